@@ -1,0 +1,85 @@
+"""The library's front door: `ask` and `describe`, the same pipeline the CLI and the server use."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from .engines import Engine, EngineSettings, ImagePart, Options, Reply, Request, open_engine
+from .engines.base import Chunk
+
+__all__ = ["ask", "ask_stream", "build_request", "describe", "load_images", "schema_of", "DESCRIBE_PROMPT"]
+
+DESCRIBE_PROMPT = (
+    "Describe this image in detail: the subject, the setting, notable objects, any text that is visible, "
+    "and the overall style. Do not guess at what cannot be seen."
+)
+
+
+def _engine(engine: Engine | str | None, model: str | None, settings: EngineSettings | None) -> Engine:
+    return engine if isinstance(engine, Engine) else open_engine(engine, model, settings)
+
+
+def load_images(images: Sequence[Any], engine: Engine) -> list[ImagePart]:
+    """Paths, globs, folders, URLs, `-` and bytes, decoded and sized for this engine's model."""
+    from .media import ImageLimits, expand, load_all
+
+    ready = [i for i in images if isinstance(i, ImagePart)]
+    raw = [i for i in images if not isinstance(i, ImagePart)]
+    if not raw:
+        return ready
+    if ready:  # keep the caller's order when mixing decoded and raw inputs
+        out: list[ImagePart] = []
+        limits = ImageLimits.from_capabilities(engine.capabilities())
+        for i in images:
+            out.extend([i] if isinstance(i, ImagePart) else load_all(expand([i]), limits))
+        return out
+    return load_all(expand(raw), ImageLimits.from_capabilities(engine.capabilities()))
+
+
+def schema_of(schema: Any) -> tuple[dict[str, Any] | None, Any]:
+    """A JSON Schema dict, or a pydantic model class (whose instances then come back in `Reply.data`)."""
+    if schema is None or isinstance(schema, dict):
+        return schema, None
+    if hasattr(schema, "model_json_schema"):
+        return schema.model_json_schema(), schema
+    raise TypeError("schema must be a JSON Schema dict or a pydantic model class")
+
+
+def build_request(prompt: str, parts: list[ImagePart], system: str | None, options: Options | None,
+             schema: dict[str, Any] | None) -> Request:
+    return Request.simple(prompt, parts, system=system, options=options, schema=schema)
+
+
+def _typed(reply: Reply, model_cls: Any) -> Reply:
+    if model_cls is not None and reply.error is None and reply.data is not None:
+        reply.data = model_cls.model_validate(reply.data)
+    return reply
+
+
+def ask(prompt: str, images: Sequence[Any] = (), *, engine: Engine | str | None = None, model: str | None = None,
+        system: str | None = None, schema: Any = None, options: Options | None = None,
+        settings: EngineSettings | None = None) -> Reply:
+    """One question about one or more images (all sent in one request)."""
+    eng = _engine(engine, model, settings)
+    js, cls = schema_of(schema)
+    reply = eng.generate([build_request(prompt, load_images(images, eng), system, options, js)])[0]
+    return _typed(reply, cls)
+
+
+def ask_stream(prompt: str, images: Sequence[Any] = (), *, engine: Engine | str | None = None,
+               model: str | None = None, system: str | None = None, schema: Any = None,
+               options: Options | None = None, settings: EngineSettings | None = None) -> Iterator[Chunk]:
+    eng = _engine(engine, model, settings)
+    js, _ = schema_of(schema)
+    yield from eng.stream(build_request(prompt, load_images(images, eng), system, options, js))
+
+
+def describe(images: Sequence[Any], *, engine: Engine | str | None = None, model: str | None = None,
+             prompt: str = DESCRIBE_PROMPT, system: str | None = None, options: Options | None = None,
+             settings: EngineSettings | None = None) -> list[Reply]:
+    """One description per image, sent as one batch so the engine can work on several at once."""
+    eng = _engine(engine, model, settings)
+    parts = load_images(images, eng)
+    return eng.generate([build_request(prompt, [p], system, options, None) for p in parts])

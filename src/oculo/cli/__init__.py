@@ -1,0 +1,34 @@
+"""The `oculo` command: thin wrappers that parse, call the library, and render."""
+
+from __future__ import annotations
+
+import click
+
+from .common import OculoGroup
+
+
+@click.group(cls=OculoGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, envvar="OCULO_DEBUG", help="Show tracebacks for errors.")
+@click.version_option(package_name="oculo", prog_name="oculo")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Run local vision-language models on private images."""
+    ctx.obj = {"debug": debug}
+
+
+def _register() -> None:
+    from .ask import ask, describe
+    from .serve import serve
+
+    for command in (ask, describe, serve):
+        cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    cli.main(prog_name="oculo")
+
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,119 @@
+"""`oculo ask` and `oculo describe`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from .. import api
+from ..engines import Engine, Reply, open_engine
+from .common import build_settings, engine_options, load_schema
+
+_IMAGES_HELP = "Image paths, globs, folders, http(s) URLs, or - for stdin."
+
+
+def _output_options(f: Any) -> Any:
+    f = click.option("--json", "as_json", is_flag=True, help="Print the whole reply with stats as JSON.")(f)
+    f = click.option("--stream/--no-stream", default=None,
+                     help="Print tokens as they come (default: when writing to a terminal).")(f)
+    return f
+
+
+def _print_reply(reply: Reply, as_json: bool, header: str | None = None) -> None:
+    if as_json:
+        click.echo(json.dumps(reply.to_dict(), ensure_ascii=False, default=str))
+        return
+    if header:
+        click.secho(f"== {header} ==", bold=True)
+    click.echo(json.dumps(reply.data, ensure_ascii=False, indent=2) if reply.data is not None else reply.text)
+
+
+def _finish(replies: list[tuple[str, Reply]]) -> None:
+    failed = [(name, r) for name, r in replies if r.error]
+    for name, r in failed:
+        click.echo(f"oculo: error: {name}: {r.error}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+def _streaming(flag: bool | None, as_json: bool) -> bool:
+    return not as_json and (sys.stdout.isatty() if flag is None else flag)
+
+
+def _stream(engine: Engine, request: Any) -> Reply:
+    reply = None
+    for chunk in engine.stream(request):
+        if chunk.text:
+            click.echo(chunk.text, nl=False)
+            sys.stdout.flush()
+        if chunk.reply is not None:
+            reply = chunk.reply
+    click.echo()
+    assert reply is not None
+    return reply
+
+
+@click.command()
+@click.argument("prompt")
+@click.argument("images", nargs=-1)
+@engine_options
+@click.option("--schema", "schema_path", type=click.Path(dir_okay=False), help="JSON Schema file the answer must match.")
+@click.option("--each", is_flag=True, help="Ask about each image separately instead of all in one request.")
+@_output_options
+def ask(prompt: str, images: tuple[str, ...], model: str | None, engine: str | None, system: str | None,
+        schema_path: str | None, each: bool, as_json: bool, stream: bool | None, **kw: Any) -> None:
+    """Ask PROMPT about IMAGES (all in one request, or --each separately).
+
+    \b
+    Images: paths, globs, folders, http(s) URLs, or - for stdin.
+    Example: oculo ask "What is written on the sign?" photo.jpg
+    """
+    settings, options = build_settings(kw)
+    schema = load_schema(schema_path)
+    eng = open_engine(engine, model, settings)
+    parts = api.load_images(list(images), eng)
+    if each and len(parts) > 1:
+        requests = [api.build_request(prompt, [p], system, options, schema) for p in parts]
+        replies = eng.generate(requests)
+        named = [(p.name, r) for p, r in zip(parts, replies)]
+        for name, r in named:
+            _print_reply(r, as_json, None if as_json else name)
+        _finish(named)
+        return
+    request = api.build_request(prompt, parts, system, options, schema)
+    if _streaming(stream, as_json):
+        reply = _stream(eng, request)
+    else:
+        reply = eng.generate([request])[0]
+        _print_reply(reply, as_json)
+    _finish([(parts[0].name if len(parts) == 1 else "reply", reply)])
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True)
+@engine_options
+@click.option("--prompt", default=api.DESCRIBE_PROMPT, show_default=False, help="Override the describe prompt.")
+@_output_options
+def describe(images: tuple[str, ...], model: str | None, engine: str | None, system: str | None,
+             prompt: str, as_json: bool, stream: bool | None, **kw: Any) -> None:
+    """Describe each image in detail.
+
+    \b
+    Images: paths, globs, folders, http(s) URLs, or - for stdin.
+    Several images are described one by one, batched where the engine allows.
+    """
+    settings, options = build_settings(kw)
+    eng = open_engine(engine, model, settings)
+    parts = api.load_images(list(images), eng)
+    if len(parts) == 1 and _streaming(stream, as_json):
+        reply = _stream(eng, api.build_request(prompt, parts, system, options, None))
+        _finish([(parts[0].name, reply)])
+        return
+    replies = eng.generate([api.build_request(prompt, [p], system, options, None) for p in parts])
+    named = [(p.name, r) for p, r in zip(parts, replies)]
+    for name, r in named:
+        _print_reply(r, as_json, name if len(parts) > 1 and not as_json else None)
+    _finish(named)

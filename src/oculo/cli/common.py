@@ -1,0 +1,94 @@
+"""Options shared by the task commands, and the one place that turns errors into one-line messages."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from ..engines import ENGINES, EngineSettings, Options
+from ..errors import OculoError
+
+
+class OculoGroup(click.Group):
+    """Prints OculoError as one line and exits 1; a traceback only with --debug."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OculoError as e:
+            if (ctx.obj or {}).get("debug") or "--debug" in sys.argv:
+                raise
+            click.echo(f"oculo: error: {e}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("oculo: interrupted", err=True)
+            ctx.exit(130)
+
+
+def parse_value(text: str) -> Any:
+    """`-o num_ctx 8192` should send a number, `-o keep_alive 5m` a string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """-m/--engine/-o and the generation settings every task command takes."""
+    decorators = [
+        click.option("-m", "--model", envvar="OCULO_MODEL", help="Model: an Ollama tag, a served model name, "
+                      "a Hugging Face repo id or a local model folder. [env: OCULO_MODEL]"),
+        click.option("--engine", type=click.Choice(ENGINES), envvar="OCULO_ENGINE", default=None,
+                     help="Where the model runs; auto = Ollama when reachable, else in-process. [env: OCULO_ENGINE]"),
+        click.option("--system", help="A system prompt."),
+        click.option("-o", "--option", "extra", type=(str, str), multiple=True, metavar="KEY VALUE",
+                     help="An engine option, repeatable (e.g. -o num_ctx 8192 -o keep_alive 5m)."),
+        click.option("--max-tokens", type=click.IntRange(min=1), help="Most tokens to generate."),
+        click.option("--temperature", type=click.FloatRange(min=0), help="0 = greedy (deterministic)."),
+        click.option("--seed", type=int, help="Sampling seed."),
+        click.option("--stop", multiple=True, help="Stop at this text (repeatable)."),
+        click.option("--ollama-host", envvar="OLLAMA_HOST", help="Ollama's address. [env: OLLAMA_HOST]"),
+        click.option("--base-url", envvar="OPENAI_BASE_URL",
+                     help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1. [env: OPENAI_BASE_URL]"),
+        click.option("--api-key", envvar="OPENAI_API_KEY", help="Key for that server. [env: OPENAI_API_KEY]"),
+        click.option("--device", help="In-process engine: cuda, mps or cpu (default: the best present)."),
+        click.option("--dtype", help="In-process engine: bfloat16, float16 or float32 (default: by device)."),
+        click.option("--trust-remote-code", is_flag=True,
+                     help="In-process engine: allow models that ship their own Python code."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
+                     help="In-process engine: requests generated together."),
+    ]
+    for d in reversed(decorators):
+        f = d(f)
+    return f
+
+
+def build_settings(kw: dict[str, Any]) -> tuple[EngineSettings, Options]:
+    extra = {k: parse_value(v) for k, v in kw.pop("extra", ())}
+    settings = EngineSettings(
+        host=kw.pop("ollama_host", None), base_url=kw.pop("base_url", None), api_key=kw.pop("api_key", None),
+        device=kw.pop("device", None), dtype=kw.pop("dtype", None),
+        trust_remote_code=kw.pop("trust_remote_code", False), batch_size=kw.pop("batch_size", 8), extra=extra,
+    )
+    options = Options(max_tokens=kw.pop("max_tokens", None), temperature=kw.pop("temperature", None),
+                      seed=kw.pop("seed", None), stop=list(kw.pop("stop", ()) or ()), extra=extra)
+    return settings, options
+
+
+def load_schema(path: str | None) -> dict[str, Any] | None:
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            schema = json.load(fh)
+    except OSError as e:
+        raise OculoError(f"{path}: cannot read the schema ({e.strerror}); check the path") from None
+    except json.JSONDecodeError as e:
+        raise OculoError(f"{path}: not valid JSON ({e.msg}, line {e.lineno}); fix the schema file") from None
+    if not isinstance(schema, dict):
+        raise OculoError(f"{path}: a JSON Schema must be an object; fix the schema file")
+    return schema

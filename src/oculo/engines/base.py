@@ -1,0 +1,244 @@
+"""The seam: every model call in oculo goes through `Engine.generate` (batch-first) or `Engine.stream`.
+
+Tasks, the batch runner and the HTTP server know only the types in this module.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from PIL import Image as PILImage
+
+from ..errors import SchemaViolation, Unsupported
+
+__all__ = [
+    "ImagePart",
+    "Message",
+    "Options",
+    "Request",
+    "Stats",
+    "Reply",
+    "Chunk",
+    "Capabilities",
+    "Engine",
+    "validate_output",
+]
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class ImagePart:
+    """A decoded, normalized RGB image and where it came from (for error messages)."""
+
+    image: PILImage.Image
+    name: str = "<image>"
+
+
+@dataclass
+class Message:
+    role: Role
+    text: str = ""
+    images: list[ImagePart] = field(default_factory=list)
+
+
+@dataclass
+class Options:
+    max_tokens: int | None = None
+    temperature: float | None = None
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+    # Engine-specific settings from `-o KEY VALUE` (num_ctx, keep_alive, top_p, ...).
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Request:
+    messages: list[Message]
+    options: Options = field(default_factory=Options)
+    schema: dict[str, Any] | None = None  # a JSON Schema; the reply's `data` then validates against it
+    schema_name: str = "response"
+
+    @property
+    def images(self) -> list[ImagePart]:
+        return [img for m in self.messages for img in m.images]
+
+    @classmethod
+    def simple(cls, prompt: str, images: Sequence[ImagePart] = (), *, system: str | None = None,
+               options: Options | None = None, schema: dict[str, Any] | None = None) -> Request:
+        messages = [Message("system", system)] if system else []
+        messages.append(Message("user", prompt, list(images)))
+        return cls(messages, options or Options(), schema)
+
+
+@dataclass
+class Stats:
+    prompt_tokens: int | None = None
+    generated_tokens: int | None = None
+    ttft_s: float | None = None  # time to first token
+    total_s: float | None = None
+    load_s: float | None = None  # model load time charged to this call (0 when already loaded)
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        if not self.generated_tokens or not self.total_s:
+            return None
+        gen_s = self.total_s - (self.ttft_s or 0.0)
+        return self.generated_tokens / gen_s if gen_s > 0 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "generated_tokens": self.generated_tokens,
+            "ttft_s": _round(self.ttft_s),
+            "total_s": _round(self.total_s),
+            "tokens_per_s": _round(self.tokens_per_s),
+            "load_s": _round(self.load_s),
+        }
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
+
+
+@dataclass
+class Reply:
+    text: str
+    model: str
+    engine: str
+    stats: Stats = field(default_factory=Stats)
+    data: Any = None  # parsed JSON when the request had a schema
+    finish_reason: str | None = None  # "stop" | "length" | ...
+    error: str | None = None  # set when this item failed (for example schema validation); others in the batch still stand
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "engine": self.engine,
+            "text": self.text,
+            "data": self.data,
+            "finish_reason": self.finish_reason,
+            "error": self.error,
+            "stats": self.stats.to_dict(),
+        }
+
+
+@dataclass
+class Chunk:
+    """A streamed piece of a reply: `text` is the delta; the last chunk carries the whole `reply`."""
+
+    text: str = ""
+    reply: Reply | None = None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    vision: bool = True
+    max_images: int | None = None  # per request; None = no known limit
+    schema: bool = True
+    streaming: bool = True
+    parallel: int = 1  # requests the backend serves at once
+    max_pixels: int = 1024 * 1024  # resize budget for one image
+    min_side: int = 28  # pad smaller images (Qwen-family models crash below 28 px)
+
+
+class Engine(ABC):
+    """One model behind one backend. Subclasses implement `_generate` and `_stream`."""
+
+    name: str = "engine"
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    @abstractmethod
+    def capabilities(self) -> Capabilities: ...
+
+    @abstractmethod
+    def _generate(self, requests: list[Request]) -> list[Reply]: ...
+
+    @abstractmethod
+    def _stream(self, request: Request) -> Iterator[Chunk]: ...
+
+    def generate(self, requests: Sequence[Request]) -> list[Reply]:
+        """Answer every request; a reply's `error` marks an item that failed on its own."""
+        requests = list(requests)
+        for r in requests:
+            self.check(r)
+        replies = self._generate(requests)
+        return [finish(r, rep) for r, rep in zip(requests, replies)]
+
+    def stream(self, request: Request) -> Iterator[Chunk]:
+        self.check(request)
+        if not self.capabilities().streaming:
+            reply = self.generate([request])[0]
+            yield Chunk(reply.text, None)
+            yield Chunk("", reply)
+            return
+        for chunk in self._stream(request):
+            if chunk.reply is not None:
+                chunk = replace(chunk, reply=finish(request, chunk.reply))
+            yield chunk
+
+    def check(self, request: Request) -> None:
+        """Refuse what this engine cannot do, loudly: never drop an image silently."""
+        caps = self.capabilities()
+        images = request.images
+        if images and not caps.vision:
+            raise Unsupported(
+                f"model {self.model!r} on engine {self.name} cannot see images; "
+                "choose a vision model (see `oculo models`)"
+            )
+        if caps.max_images is not None and len(images) > caps.max_images:
+            raise Unsupported(
+                f"model {self.model!r} takes at most {caps.max_images} image(s) per request, got {len(images)}; "
+                "send fewer images at once or choose a model that takes more"
+            )
+        if request.schema is not None and not caps.schema:
+            raise Unsupported(f"engine {self.name} cannot constrain output to a JSON schema")
+
+    def close(self) -> None:
+        """Release connections or memory; engines are also context managers."""
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def finish(request: Request, reply: Reply) -> Reply:
+    """Parse and validate structured output; a bad item is marked, not raised, so a batch keeps its good replies."""
+    if request.schema is None or reply.error is not None:
+        return reply
+    try:
+        reply.data = validate_output(reply.text, request.schema)
+    except SchemaViolation as e:
+        reply.error = str(e)
+    return reply
+
+
+def validate_output(text: str, schema: dict[str, Any]) -> Any:
+    """Strict JSON parse plus JSON Schema validation.
+
+    A grammar can still let a control character or a truncated document through, so every engine's
+    output is checked here, whatever enforced the structure upstream.
+    """
+    import jsonschema
+
+    try:
+        data = json.loads(text)  # strict=True by default: raw control characters inside strings fail
+    except json.JSONDecodeError as e:
+        hint = " (the reply was cut off: raise --max-tokens)" if text.strip() and not text.rstrip().endswith(("}", "]")) else ""
+        raise SchemaViolation(f"reply is not valid JSON: {e.msg} at char {e.pos}{hint}") from None
+    validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    errors = sorted(validator_cls(schema).iter_errors(data), key=lambda err: list(err.absolute_path))
+    if errors:
+        err = errors[0]
+        where = "/".join(str(p) for p in err.absolute_path) or "(root)"
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise SchemaViolation(f"reply does not match the schema at {where}: {err.message}{more}")
+    return data

@@ -1,0 +1,73 @@
+"""What the two server engines (Ollama, OpenAI-compatible) share: a client, retries, error wording, fan-out."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import httpx
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from ..errors import EngineError, EngineUnavailable
+
+T = TypeVar("T")
+
+# Model loads on a cold server can take minutes before the first byte; connecting should not.
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=600.0, write=60.0, pool=600.0)
+
+
+class Busy(Exception):
+    """The server said its queue is full (503) or asked us to slow down (429): worth retrying."""
+
+
+def make_client(base_url: str, transport: httpx.BaseTransport | None, headers: dict[str, str] | None = None,
+                timeout: httpx.Timeout | None = None) -> httpx.Client:
+    return httpx.Client(base_url=base_url, timeout=timeout or DEFAULT_TIMEOUT, transport=transport,
+                        headers=headers or {}, trust_env=False)
+
+
+def retrying(attempts: int | None = None) -> Retrying:
+    n = attempts or int(os.environ.get("OCULO_RETRIES", "5"))
+    return Retrying(
+        retry=retry_if_exception(lambda e: isinstance(e, Busy)),
+        stop=stop_after_attempt(max(1, n)),
+        wait=wait_exponential(multiplier=0.5, min=0.25, max=8),
+        reraise=True,
+    )
+
+
+def error_text(response: httpx.Response) -> str:
+    """The server's own error message, whether Ollama's {"error": "..."} or OpenAI's {"error": {"message"}}."""
+    try:
+        response.read()
+        body = response.json()
+    except (json.JSONDecodeError, httpx.HTTPError, UnicodeDecodeError):
+        return (response.text or "").strip()[:300] or f"HTTP {response.status_code}"
+    err = body.get("error", body) if isinstance(body, dict) else body
+    if isinstance(err, dict):
+        err = err.get("message", err)
+    return str(err)
+
+
+def unreachable(what: str, url: str, e: Exception, fix: str) -> EngineUnavailable:
+    return EngineUnavailable(f"cannot reach {what} at {url} ({type(e).__name__}); {fix}")
+
+
+def fan_out(fn: Callable[[T], Any], items: Sequence[T], workers: int) -> list[Any]:
+    """Run fn over items with up to `workers` in flight, results in input order; first error wins."""
+    if workers <= 1 or len(items) <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+def json_lines(response: httpx.Response) -> Iterator[dict[str, Any]]:
+    for line in response.iter_lines():
+        if line.strip():
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                raise EngineError(f"server sent a line that is not JSON: {line[:120]!r}") from None

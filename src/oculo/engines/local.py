@@ -1,0 +1,374 @@
+"""The in-process engine: Hugging Face transformers, no server needed.
+
+Batches are left-padded so every row's new tokens start at the same position; under greedy decoding
+a batch gives the same tokens as running each request alone (tested). JSON schemas are enforced with
+xgrammar's token masks and re-validated afterwards by the seam.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from ..errors import EngineError, EngineUnavailable, ModelNotFound
+from .base import Capabilities, Chunk, Engine, Reply, Request, Stats
+
+__all__ = ["TransformersEngine", "pick_device", "pick_dtype"]
+
+
+def _torch():
+    try:
+        import torch
+        import transformers  # noqa: F401
+    except ImportError as e:
+        raise EngineUnavailable(
+            f"the in-process engine needs torch and transformers ({e.name} is missing); "
+            "install them with `pip install 'oculo[local]'`"
+        ) from None
+    return torch
+
+
+def pick_device(device: str | None = None) -> str:
+    torch = _torch()
+    if device and device != "auto":
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(device: str, dtype: str | None = None):
+    torch = _torch()
+    if dtype and dtype != "auto":
+        return getattr(torch, dtype)
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device == "mps":
+        return torch.float16
+    return torch.float32  # CPU kernels for half precision are slow or missing
+
+
+@dataclass
+class _Loaded:
+    processor: Any
+    model: Any
+    load_s: float
+
+
+class _Timing:
+    """A streamer that only records when the first new token of a batch appears (ttft for batches)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.first_token_at: float | None = None
+
+    def put(self, value: Any) -> None:
+        self.calls += 1
+        if self.calls == 2 and self.first_token_at is None:  # call 1 is the prompt itself
+            self.first_token_at = time.perf_counter()
+
+    def end(self) -> None:
+        pass
+
+
+class TransformersEngine(Engine):
+    name = "transformers"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        trust_remote_code: bool = False,
+        batch_size: int = 8,
+        attn_implementation: str | None = None,
+    ) -> None:
+        super().__init__(model)
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(self.device, dtype)
+        self.trust_remote_code = trust_remote_code
+        self.batch_size = max(1, batch_size)
+        self.attn_implementation = attn_implementation
+        self._loaded: _Loaded | None = None
+        self._load_lock = threading.Lock()
+        self._load_charged = False
+        self._grammar_cache: dict[str, Any] = {}
+
+    # ---- loading -------------------------------------------------------------------------------
+    def _load(self) -> _Loaded:
+        with self._load_lock:
+            if self._loaded is None:
+                self._loaded = self._load_now()
+        return self._loaded
+
+    def _load_now(self) -> _Loaded:
+        _torch()
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        t0 = time.perf_counter()
+        kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
+        try:
+            processor = AutoProcessor.from_pretrained(self.model, **kwargs)
+            if self.attn_implementation:
+                kwargs["attn_implementation"] = self.attn_implementation
+            model = AutoModelForImageTextToText.from_pretrained(self.model, dtype=self.dtype, **kwargs)
+        except (OSError, ValueError) as e:
+            raise self._explain_load_error(e) from None
+        model.to(self.device).eval()
+        tok = _tokenizer(processor)
+        tok.padding_side = "left"  # new tokens of every row then start at the same column
+        if tok.pad_token_id is None:
+            tok.pad_token = tok.eos_token
+        return _Loaded(processor, model, time.perf_counter() - t0)
+
+    def _explain_load_error(self, e: Exception) -> EngineError:
+        msg = str(e)
+        if "trust_remote_code" in msg:
+            return EngineError(
+                f"model {self.model!r} ships its own code; if you trust it, pass --trust-remote-code, "
+                "or run it through Ollama instead (--engine ollama)"
+            )
+        if isinstance(e, OSError):
+            return ModelNotFound(
+                f"model {self.model!r} is not a local folder and not in the Hugging Face cache; "
+                f"download it with `hf download {self.model}` (or `oculo pull`), or pass a model folder with -m"
+            )
+        first = msg.strip().splitlines()[0] if msg.strip() else type(e).__name__
+        return EngineError(f"cannot load model {self.model!r} with transformers: {first}")
+
+    # ---- capabilities --------------------------------------------------------------------------
+    def capabilities(self) -> Capabilities:
+        return self._caps
+
+    @cached_property
+    def _caps(self) -> Capabilities:
+        try:
+            import xgrammar  # noqa: F401
+
+            schema_ok = True
+        except ImportError:
+            schema_ok = False
+        max_pixels = 1024 * 1024
+        ip = getattr(self._load().processor, "image_processor", None)
+        # Models whose processor states a pixel budget get images sized to it, not above (no wasted decode).
+        for attr in ("max_pixels",):
+            v = getattr(ip, attr, None)
+            if isinstance(v, int) and v > 0:
+                max_pixels = v
+        size = getattr(ip, "size", None)
+        if isinstance(size, dict) and isinstance(size.get("max_pixels"), int):
+            max_pixels = size["max_pixels"]
+        elif isinstance(size, dict) and isinstance(size.get("longest_edge"), int):
+            max_pixels = size["longest_edge"] ** 2
+        return Capabilities(vision=True, schema=schema_ok, streaming=True, parallel=1,
+                            max_pixels=max_pixels, min_side=28)
+
+    # ---- preparing inputs ----------------------------------------------------------------------
+    def _render(self, processor: Any, request: Request) -> str:
+        conversation = []
+        for m in request.messages:
+            parts: list[dict[str, Any]] = [{"type": "image"} for _ in m.images]
+            if m.text:
+                parts.append({"type": "text", "text": m.text})
+            conversation.append({"role": m.role, "content": parts})
+        try:
+            return processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+        except Exception as e:  # a template's own error (role order, missing template) is the user's to fix
+            raise EngineError(f"model {self.model!r}: its chat template refused the conversation: {e}") from None
+
+    def _inputs(self, loaded: _Loaded, requests: list[Request]):
+        texts = [self._render(loaded.processor, r) for r in requests]
+        images = [[p.image for p in r.images] for r in requests]
+        kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}
+        if any(images):
+            kwargs["images"] = images if all(images) else [i for row in images for i in row]
+        try:
+            inputs = loaded.processor(**kwargs)
+        except Exception as e:
+            raise EngineError(f"model {self.model!r}: the processor rejected the input: {e}") from None
+        return inputs.to(loaded.model.device)
+
+    def _grammar(self, loaded: _Loaded, schema: dict[str, Any]):
+        import xgrammar as xgr
+
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._grammar_cache:
+            if "_compiler" not in self._grammar_cache:
+                tok = _tokenizer(loaded.processor)
+                vocab = loaded.model.config.get_text_config().vocab_size
+                info = xgr.TokenizerInfo.from_huggingface(tok, vocab_size=vocab, stop_token_ids=_eos_ids(loaded))
+                self._grammar_cache["_compiler"] = xgr.GrammarCompiler(info)
+            # Compact JSON: free whitespace lets a weak model pad forever inside the grammar.
+            self._grammar_cache[key] = self._grammar_cache["_compiler"].compile_json_schema(
+                key, any_whitespace=False
+            )
+        return self._grammar_cache[key]
+
+    def _gen_kwargs(self, loaded: _Loaded, request: Request, n: int) -> dict[str, Any]:
+        torch = _torch()
+        o = request.options
+        kw: dict[str, Any] = {
+            "max_new_tokens": o.max_tokens or 512,
+            "pad_token_id": _tokenizer(loaded.processor).pad_token_id,
+            "eos_token_id": _eos_ids(loaded),
+        }
+        if o.temperature:
+            kw.update(do_sample=True, temperature=o.temperature)
+        else:
+            kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        for key in ("top_p", "top_k", "repetition_penalty", "min_p"):
+            if key in o.extra:
+                kw[key] = o.extra[key]
+        if o.stop:
+            kw.update(stop_strings=list(o.stop), tokenizer=_tokenizer(loaded.processor))
+        if o.seed is not None:
+            torch.manual_seed(int(o.seed))
+        if request.schema is not None:
+            from xgrammar.contrib.hf import LogitsProcessor
+
+            kw["logits_processor"] = [LogitsProcessor([self._grammar(loaded, request.schema)] * n)]
+        return kw
+
+    def _charge_load(self, loaded: _Loaded) -> float:
+        if self._load_charged:
+            return 0.0
+        self._load_charged = True
+        return loaded.load_s
+
+    # ---- generation ----------------------------------------------------------------------------
+    def _generate(self, requests: list[Request]) -> list[Reply]:
+        loaded = self._load()
+        replies: list[Reply | None] = [None] * len(requests)
+        # Requests share a generate() call only when their settings match: one grammar and one
+        # decoding config per batch keeps every row identical to running it alone.
+        groups: dict[str, list[int]] = {}
+        for i, r in enumerate(requests):
+            groups.setdefault(_settings_key(r), []).append(i)
+        for idxs in groups.values():
+            for start in range(0, len(idxs), self.batch_size):
+                chunk = idxs[start:start + self.batch_size]
+                for i, rep in zip(chunk, self._run_batch(loaded, [requests[i] for i in chunk])):
+                    replies[i] = rep
+        return [r for r in replies if r is not None]
+
+    def _run_batch(self, loaded: _Loaded, batch: list[Request]) -> list[Reply]:
+        torch = _torch()
+        load_s = self._charge_load(loaded)
+        t0 = time.perf_counter()
+        inputs = self._inputs(loaded, batch)
+        timing = _Timing()
+        kw = self._gen_kwargs(loaded, batch[0], len(batch))
+        try:
+            with torch.inference_mode():
+                out = loaded.model.generate(**inputs, streamer=timing, **kw)
+        except RuntimeError as e:
+            raise EngineError(f"model {self.model!r} failed while generating: {str(e).splitlines()[0]}") from None
+        total = time.perf_counter() - t0
+        ttft = (timing.first_token_at - t0) if timing.first_token_at else None
+        prompt_len = inputs["input_ids"].shape[1]
+        replies = []
+        for row, req in enumerate(batch):
+            new = out[row, prompt_len:].tolist()
+            tokens, finish = _trim(new, set(_eos_ids(loaded)), kw["pad_token_id"], kw["max_new_tokens"])
+            text = _decode(loaded, tokens, req.options.stop)
+            stats = Stats(
+                prompt_tokens=int(inputs["attention_mask"][row].sum()),
+                generated_tokens=len(tokens),
+                ttft_s=ttft,
+                total_s=total,
+                load_s=load_s,
+            )
+            replies.append(Reply(text, self.model, self.name, stats, finish_reason=finish))
+        return replies
+
+    def _stream(self, request: Request) -> Iterator[Chunk]:
+        torch = _torch()
+        from transformers import TextIteratorStreamer
+
+        loaded = self._load()
+        load_s = self._charge_load(loaded)
+        t0 = time.perf_counter()
+        inputs = self._inputs(loaded, [request])
+        kw = self._gen_kwargs(loaded, request, 1)
+        streamer = TextIteratorStreamer(_tokenizer(loaded.processor), skip_prompt=True, skip_special_tokens=True)
+        result: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                with torch.inference_mode():
+                    result["out"] = loaded.model.generate(**inputs, streamer=streamer, **kw)
+            except Exception as e:  # surfaced in the caller's thread below
+                result["error"] = e
+                streamer.end()
+
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+        ttft = None
+        emitted = ""
+        for piece in streamer:
+            if not piece:
+                continue
+            if ttft is None:
+                ttft = time.perf_counter() - t0
+            piece = _cut_stop(emitted + piece, request.options.stop)[len(emitted):]
+            if piece:
+                emitted += piece
+                yield Chunk(piece)
+        thread.join()
+        if "error" in result:
+            raise EngineError(f"model {self.model!r} failed while generating: {result['error']}")
+        prompt_len = inputs["input_ids"].shape[1]
+        tokens, finish = _trim(result["out"][0, prompt_len:].tolist(), set(_eos_ids(loaded)),
+                               kw["pad_token_id"], kw["max_new_tokens"])
+        text = _decode(loaded, tokens, request.options.stop)
+        if text.startswith(emitted) and len(text) > len(emitted):
+            yield Chunk(text[len(emitted):])  # the streamer holds back an unfinished word at the end
+        stats = Stats(int(inputs["attention_mask"][0].sum()), len(tokens), ttft, time.perf_counter() - t0, load_s)
+        yield Chunk("", Reply(text, self.model, self.name, stats, finish_reason=finish))
+
+    def close(self) -> None:
+        self._loaded = None
+        self._grammar_cache.clear()
+
+
+def _tokenizer(processor: Any) -> Any:
+    return getattr(processor, "tokenizer", processor)
+
+
+def _eos_ids(loaded: _Loaded) -> list[int]:
+    ids = getattr(loaded.model.generation_config, "eos_token_id", None)
+    if ids is None:
+        ids = _tokenizer(loaded.processor).eos_token_id
+    return [ids] if isinstance(ids, int) else list(ids or [])
+
+
+def _settings_key(r: Request) -> str:
+    o = r.options
+    return json.dumps([r.schema, o.max_tokens, o.temperature, o.seed, o.stop, o.extra], sort_keys=True, default=str)
+
+
+def _trim(tokens: list[int], eos: set[int], pad: int | None, limit: int) -> tuple[list[int], str]:
+    for n, t in enumerate(tokens):
+        if t in eos:
+            return tokens[:n], "stop"
+        if t == pad and pad not in eos:  # rows that finished early are filled with pad
+            return tokens[:n], "stop"
+    return tokens, "length" if len(tokens) >= limit else "stop"
+
+
+def _decode(loaded: _Loaded, tokens: list[int], stop: list[str]) -> str:
+    text = _tokenizer(loaded.processor).decode(tokens, skip_special_tokens=True)
+    return _cut_stop(text, stop)
+
+
+def _cut_stop(text: str, stop: list[str]) -> str:
+    cut = min((text.find(s) for s in stop if s and s in text), default=-1)
+    return text if cut < 0 else text[:cut]

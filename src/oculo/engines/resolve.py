@@ -1,0 +1,68 @@
+"""Which engine and which model: flags, then OCULO_ENGINE / OCULO_MODEL, then what this machine has."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import OculoError
+from .base import Engine
+
+__all__ = ["ENGINES", "EngineSettings", "open_engine", "default_local_model"]
+
+ENGINES = ("auto", "ollama", "openai", "transformers")
+
+
+@dataclass
+class EngineSettings:
+    """Connection and loading settings; each engine reads the ones that concern it."""
+
+    host: str | None = None  # Ollama
+    base_url: str | None = None  # OpenAI-compatible
+    api_key: str | None = None
+    device: str | None = None  # transformers
+    dtype: str | None = None
+    trust_remote_code: bool = False
+    batch_size: int = 8
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def default_local_model() -> str:
+    """A model this machine can run in-process: small on CPU, larger with a big GPU."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gib = torch.cuda.get_device_properties(0).total_memory / 2**30
+            return "Qwen/Qwen2.5-VL-7B-Instruct" if gib >= 20 else "Qwen/Qwen2.5-VL-3B-Instruct"
+    except ImportError:
+        pass
+    return "HuggingFaceTB/SmolVLM-500M-Instruct"  # runs at usable speed on a laptop CPU
+
+
+def open_engine(engine: str | None = None, model: str | None = None,
+                settings: EngineSettings | None = None) -> Engine:
+    s = settings or EngineSettings()
+    name = (engine or os.environ.get("OCULO_ENGINE") or "auto").strip().lower()
+    model = model or os.environ.get("OCULO_MODEL") or None
+    if name not in ENGINES:
+        raise OculoError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
+    if name == "auto":
+        from .ollama import ollama_reachable
+
+        name = "ollama" if ollama_reachable(s.host) else "transformers"
+    if name == "ollama":
+        from .ollama import OllamaEngine, default_ollama_model
+
+        return OllamaEngine(model or default_ollama_model(s.host), host=s.host,
+                            keep_alive=s.extra.get("keep_alive"))
+    if name == "openai":
+        from .openai import OpenAIEngine, default_openai_model
+
+        return OpenAIEngine(model or default_openai_model(s.base_url, s.api_key),
+                            base_url=s.base_url, api_key=s.api_key)
+    from .local import TransformersEngine
+
+    return TransformersEngine(model or default_local_model(), device=s.device, dtype=s.dtype,
+                              trust_remote_code=s.trust_remote_code, batch_size=s.batch_size)
