@@ -111,7 +111,13 @@ class TransformersEngine(Engine):
 
     def _load_now(self) -> _Loaded:
         _torch()
+        import sys
+
         from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers.utils import logging as hf_logging
+
+        if not sys.stderr.isatty():  # progress bars belong on a terminal, not in logs and pipes
+            hf_logging.disable_progress_bar()
 
         t0 = time.perf_counter()
         kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
@@ -199,13 +205,14 @@ class TransformersEngine(Engine):
     def _grammar(self, loaded: _Loaded, schema: dict[str, Any]):
         import xgrammar as xgr
 
-        key = json.dumps(schema, sort_keys=True)
+        key = json.dumps(schema)  # key order kept: the model fills fields in the order the schema gives
         if key not in self._grammar_cache:
             if "_compiler" not in self._grammar_cache:
                 tok = _tokenizer(loaded.processor)
                 vocab = loaded.model.config.get_text_config().vocab_size
                 info = xgr.TokenizerInfo.from_huggingface(tok, vocab_size=vocab, stop_token_ids=_eos_ids(loaded))
                 self._grammar_cache["_compiler"] = xgr.GrammarCompiler(info)
+                self._grammar_cache["_control"] = _control_token_mask(info, vocab)
             # Compact JSON: free whitespace lets a weak model pad forever inside the grammar.
             self._grammar_cache[key] = self._grammar_cache["_compiler"].compile_json_schema(
                 key, any_whitespace=False
@@ -234,7 +241,8 @@ class TransformersEngine(Engine):
         if request.schema is not None:
             from xgrammar.contrib.hf import LogitsProcessor
 
-            kw["logits_processor"] = [LogitsProcessor([self._grammar(loaded, request.schema)] * n)]
+            grammar = self._grammar(loaded, request.schema)
+            kw["logits_processor"] = [LogitsProcessor([grammar] * n), _Forbid(self._grammar_cache["_control"])]
         return kw
 
     def _charge_load(self, loaded: _Loaded) -> float:
@@ -339,6 +347,30 @@ class TransformersEngine(Engine):
         self._grammar_cache.clear()
 
 
+def _control_token_mask(info: Any, vocab: int):
+    """Tokens holding a raw control byte: never valid in compact JSON, yet xgrammar lets some into strings."""
+    torch = _torch()
+    mask = torch.zeros(vocab, dtype=torch.bool)
+    stops = set(info.stop_token_ids)
+    for i, raw in enumerate(info.decoded_vocab[:vocab]):
+        if i not in stops and any(b < 0x20 for b in raw):
+            mask[i] = True
+    return mask
+
+
+class _Forbid:
+    """A logits processor that bans a fixed set of tokens (runs after the grammar's own mask)."""
+
+    def __init__(self, mask: Any) -> None:
+        self.mask = mask
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        mask = self.mask.to(scores.device)
+        width = min(scores.shape[-1], mask.shape[0])
+        scores[:, :width] = scores[:, :width].masked_fill(mask[:width], float("-inf"))
+        return scores
+
+
 def _tokenizer(processor: Any) -> Any:
     return getattr(processor, "tokenizer", processor)
 
@@ -352,7 +384,7 @@ def _eos_ids(loaded: _Loaded) -> list[int]:
 
 def _settings_key(r: Request) -> str:
     o = r.options
-    return json.dumps([r.schema, o.max_tokens, o.temperature, o.seed, o.stop, o.extra], sort_keys=True, default=str)
+    return json.dumps([r.schema, o.max_tokens, o.temperature, o.seed, o.stop, o.extra], default=str)
 
 
 def _trim(tokens: list[int], eos: set[int], pad: int | None, limit: int) -> tuple[list[int], str]:

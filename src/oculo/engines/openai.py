@@ -130,29 +130,30 @@ class OpenAIEngine(Engine):
         usage: dict[str, Any] = {}
         finish = None
         try:
-            with resp:
-                for event in EventSource(resp).iter_sse():
-                    if event.data.strip() == "[DONE]":
-                        break
-                    obj = json.loads(event.data)
-                    if "error" in obj:
-                        err = obj["error"]
-                        raise EngineError(f"the server at {self.base_url} failed mid-reply: "
-                                          f"{err.get('message', err) if isinstance(err, dict) else err}")
-                    usage = obj.get("usage") or usage
-                    for choice in obj.get("choices") or []:
-                        piece = (choice.get("delta") or {}).get("content") or ""
-                        finish = choice.get("finish_reason") or finish
-                        if piece:
-                            if ttft is None:
-                                ttft = time.perf_counter() - t0
-                            parts.append(piece)
-                            yield Chunk(piece)
+            for event in EventSource(resp).iter_sse():
+                if event.data.strip() == "[DONE]":
+                    break
+                obj = json.loads(event.data)
+                if "error" in obj:
+                    err = obj["error"]
+                    raise EngineError(f"the server at {self.base_url} failed mid-reply: "
+                                      f"{err.get('message', err) if isinstance(err, dict) else err}")
+                usage = obj.get("usage") or usage
+                for choice in obj.get("choices") or []:
+                    piece = (choice.get("delta") or {}).get("content") or ""
+                    finish = choice.get("finish_reason") or finish
+                    if piece:
+                        if ttft is None:
+                            ttft = time.perf_counter() - t0
+                        parts.append(piece)
+                        yield Chunk(piece)
         except httpx.TransportError as e:
             raise EngineError(f"the server at {self.base_url} dropped the connection mid-reply "
                               f"({type(e).__name__})") from None
         except (SSEError, json.JSONDecodeError) as e:
             raise EngineError(f"the server at {self.base_url} sent a malformed stream: {e}") from None
+        finally:
+            resp.close()
         stats = Stats(usage.get("prompt_tokens"), usage.get("completion_tokens"), ttft, time.perf_counter() - t0)
         yield Chunk("", Reply("".join(parts), self.model, self.name, stats, finish_reason=finish or "stop"))
 

@@ -1,0 +1,83 @@
+"""Shared fixtures: tiny random-weight models built on the spot and a real `oculo serve` over HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from oculo.testing import make_image, tiny_model
+
+# A schema a random-weight model can always finish: bounded strings and numbers, no free-form arrays.
+BOUNDED_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "label": {"type": "string", "maxLength": 12},
+        "count": {"type": "integer", "minimum": 0, "maximum": 99},
+        "ok": {"type": "boolean"},
+        "kind": {"enum": ["photo", "document", "screenshot"]},
+    },
+    "required": ["label", "count", "ok", "kind"],
+    "additionalProperties": False,
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen(tmp_path_factory) -> Path:
+    return tiny_model("qwen2_vl", tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def images(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("images")
+    out = {}
+    for name, (w, h) in {"small": (64, 48), "wide": (120, 90), "tall": (50, 110)}.items():
+        out[name] = d / f"{name}.png"
+        make_image(w, h, seed=len(name)).save(out[name])
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OCULO_", "OLLAMA_", "OPENAI_"))}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def served(tiny_qwen):
+    """`oculo serve` in its own process, in front of the in-process engine with the tiny model."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "oculo", "serve", "--engine", "transformers", "-m", str(tiny_qwen),
+           "--port", str(port), "--name", "tiny"]
+    proc = subprocess.Popen(cmd, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"oculo serve exited early:\n{proc.stdout.read()}")
+        try:
+            if httpx.get(base + "/api/version", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        raise RuntimeError("oculo serve did not come up within 120 s")
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
