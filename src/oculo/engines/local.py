@@ -120,12 +120,13 @@ class TransformersEngine(Engine):
             hf_logging.disable_progress_bar()
 
         t0 = time.perf_counter()
+        path = self._local_path()
         kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
         try:
-            processor = AutoProcessor.from_pretrained(self.model, **kwargs)
+            processor = AutoProcessor.from_pretrained(path, **kwargs)
             if self.attn_implementation:
                 kwargs["attn_implementation"] = self.attn_implementation
-            model = AutoModelForImageTextToText.from_pretrained(self.model, dtype=self.dtype, **kwargs)
+            model = AutoModelForImageTextToText.from_pretrained(path, dtype=self.dtype, **kwargs)
         except (OSError, ValueError) as e:
             raise self._explain_load_error(e) from None
         model.to(self.device).eval()
@@ -135,6 +136,22 @@ class TransformersEngine(Engine):
             tok.pad_token = tok.eos_token
         return _Loaded(processor, model, time.perf_counter() - t0)
 
+    def _local_path(self) -> str:
+        """A model folder, or the cached snapshot of a hub id: `ask` never downloads gigabytes on its own."""
+        import os
+
+        if os.path.isdir(self.model):
+            return self.model
+        from huggingface_hub import snapshot_download
+
+        try:
+            return snapshot_download(self.model, local_files_only=True)
+        except Exception:
+            raise ModelNotFound(
+                f"model {self.model!r} is not a local folder and not in the Hugging Face cache; "
+                f"download it with `hf download {self.model}`, or pass a model folder with -m"
+            ) from None
+
     def _explain_load_error(self, e: Exception) -> EngineError:
         msg = str(e)
         if "trust_remote_code" in msg:
@@ -143,10 +160,8 @@ class TransformersEngine(Engine):
                 "or run it through Ollama instead (--engine ollama)"
             )
         if isinstance(e, OSError):
-            return ModelNotFound(
-                f"model {self.model!r} is not a local folder and not in the Hugging Face cache; "
-                f"download it with `hf download {self.model}` (or `oculo pull`), or pass a model folder with -m"
-            )
+            return ModelNotFound(f"model {self.model!r} is incomplete or unreadable ({msg.splitlines()[0][:200]}); "
+                                 f"download it again with `hf download {self.model}`")
         first = msg.strip().splitlines()[0] if msg.strip() else type(e).__name__
         return EngineError(f"cannot load model {self.model!r} with transformers: {first}")
 
@@ -195,7 +210,10 @@ class TransformersEngine(Engine):
         images = [[p.image for p in r.images] for r in requests]
         kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}
         if any(images):
-            kwargs["images"] = images if all(images) else [i for row in images for i in row]
+            kwargs["images"] = images  # one list per prompt; batches never mix with image-less prompts
+        bos = getattr(_tokenizer(loaded.processor), "bos_token", None)
+        if bos and all(t.startswith(bos) for t in texts):
+            kwargs["add_special_tokens"] = False  # the template wrote BOS already (Gemma 3); no second one
         try:
             inputs = loaded.processor(**kwargs)
         except Exception as e:
@@ -384,7 +402,7 @@ def _eos_ids(loaded: _Loaded) -> list[int]:
 
 def _settings_key(r: Request) -> str:
     o = r.options
-    return json.dumps([r.schema, o.max_tokens, o.temperature, o.seed, o.stop, o.extra], default=str)
+    return json.dumps([bool(r.images), r.schema, o.max_tokens, o.temperature, o.seed, o.stop, o.extra], default=str)
 
 
 def _trim(tokens: list[int], eos: set[int], pad: int | None, limit: int) -> tuple[list[int], str]:
