@@ -60,7 +60,7 @@ def served(tiny_qwen):
     """`oculo serve` in its own process, in front of the in-process engine with the tiny model."""
     port = free_port()
     cmd = [sys.executable, "-m", "oculo", "serve", "--engine", "transformers", "-m", str(tiny_qwen),
-           "--port", str(port), "--name", "tiny"]
+           "--port", str(port)]  # served as "tiny", the folder name
     proc = subprocess.Popen(cmd, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120

@@ -204,3 +204,17 @@ def test_engine_refuses_too_many_images():
                        transport=httpx.MockTransport(lambda r: httpx.Response(500)))
     with pytest.raises(Unsupported, match="at most 1 image"):
         eng.generate([Request.simple("compare", [_img(), _img()])])
+
+
+def test_user_image_budget_overrides_the_engine_default(tmp_path):
+    from oculo.api import load_images
+
+    path = tmp_path / "big.png"
+    Image.new("RGB", (400, 300), (1, 2, 3)).save(path)
+    rec = Recorder([(200, _ndjson(_final(message={"content": "ok"})))])
+    eng = _ollama(rec, max_pixels=3000)
+    assert eng.capabilities().max_pixels == 3000 and eng.capabilities().vision
+    parts = load_images([str(path)], eng)
+    eng.generate([Request.simple("hi", parts)])
+    sent = Image.open(io.BytesIO(base64.b64decode(rec.chat_bodies[0]["messages"][0]["images"][0])))
+    assert sent.width * sent.height <= 3000 and abs(sent.width / sent.height - 4 / 3) < 0.1

@@ -54,7 +54,7 @@ class ScriptedEngine(Engine):
         self.last: Request | None = None
         self.streamed = 0
 
-    def capabilities(self) -> Capabilities:
+    def _capabilities(self) -> Capabilities:
         return Capabilities(vision=True, max_images=4, parallel=1)
 
     def _answer(self, request: Request) -> tuple[list[str], Reply]:

@@ -46,7 +46,8 @@ def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Where the model runs; auto = Ollama when reachable, else in-process. [env: OCULO_ENGINE]"),
         click.option("--system", help="A system prompt."),
         click.option("-o", "--option", "extra", type=(str, str), multiple=True, metavar="KEY VALUE",
-                     help="An engine option, repeatable (e.g. -o num_ctx 8192 -o keep_alive 5m)."),
+                     help="An engine option, repeatable (e.g. -o num_ctx 8192 -o keep_alive 5m); "
+                      "-o max_pixels N sets the image budget."),
         click.option("--max-tokens", type=click.IntRange(min=1), help="Most tokens to generate."),
         click.option("--temperature", type=click.FloatRange(min=0), help="0 = greedy (deterministic)."),
         click.option("--seed", type=int, help="Sampling seed."),
@@ -69,10 +70,14 @@ def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def build_settings(kw: dict[str, Any]) -> tuple[EngineSettings, Options]:
     extra = {k: parse_value(v) for k, v in kw.pop("extra", ())}
+    max_pixels = extra.pop("max_pixels", None)  # oculo's own setting, not the engine's: never sent on
+    if max_pixels is not None and (not isinstance(max_pixels, int) or max_pixels < 28 * 28):
+        raise click.BadParameter("max_pixels must be a whole number of at least 784", param_hint="-o max_pixels")
     settings = EngineSettings(
         host=kw.pop("ollama_host", None), base_url=kw.pop("base_url", None), api_key=kw.pop("api_key", None),
         device=kw.pop("device", None), dtype=kw.pop("dtype", None),
-        trust_remote_code=kw.pop("trust_remote_code", False), batch_size=kw.pop("batch_size", 8), extra=extra,
+        trust_remote_code=kw.pop("trust_remote_code", False), batch_size=kw.pop("batch_size", 8),
+        max_pixels=max_pixels, extra=extra,
     )
     options = Options(max_tokens=kw.pop("max_tokens", None), temperature=kw.pop("temperature", None),
                       seed=kw.pop("seed", None), stop=list(kw.pop("stop", ()) or ()), extra=extra)

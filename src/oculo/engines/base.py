@@ -26,6 +26,7 @@ __all__ = [
     "Capabilities",
     "Engine",
     "validate_output",
+    "DEFAULT_MAX_PIXELS",
 ]
 
 Role = Literal["system", "user", "assistant"]
@@ -142,20 +143,28 @@ class Capabilities:
     schema: bool = True
     streaming: bool = True
     parallel: int = 1  # requests the backend serves at once
-    max_pixels: int = 1024 * 1024  # resize budget for one image
+    max_pixels: int = 1024 * 1024  # resize budget for one image (DEFAULT_MAX_PIXELS)
     min_side: int = 28  # pad smaller images (Qwen-family models crash below 28 px)
 
 
+DEFAULT_MAX_PIXELS = 1024 * 1024  # about what Ollama feeds Qwen2.5-VL; more costs tokens, rarely accuracy
+
+
 class Engine(ABC):
-    """One model behind one backend. Subclasses implement `_generate` and `_stream`."""
+    """One model behind one backend. Subclasses implement `_capabilities`, `_generate` and `_stream`."""
 
     name: str = "engine"
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, *, max_pixels: int | None = None) -> None:
         self.model = model
+        self.max_pixels = max_pixels  # the user's image budget (-o max_pixels N) beats the engine's default
 
     @abstractmethod
-    def capabilities(self) -> Capabilities: ...
+    def _capabilities(self) -> Capabilities: ...
+
+    def capabilities(self) -> Capabilities:
+        caps = self._capabilities()
+        return replace(caps, max_pixels=self.max_pixels) if self.max_pixels else caps
 
     @abstractmethod
     def _generate(self, requests: list[Request]) -> list[Reply]: ...

@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import Any
 
 from ..errors import EngineError, EngineUnavailable, ModelNotFound
-from .base import Capabilities, Chunk, Engine, Reply, Request, Stats
+from .base import DEFAULT_MAX_PIXELS, Capabilities, Chunk, Engine, Reply, Request, Stats
 
 __all__ = ["TransformersEngine", "pick_device", "pick_dtype"]
 
@@ -90,8 +90,9 @@ class TransformersEngine(Engine):
         trust_remote_code: bool = False,
         batch_size: int = 8,
         attn_implementation: str | None = None,
+        max_pixels: int | None = None,
     ) -> None:
-        super().__init__(model)
+        super().__init__(model, max_pixels=max_pixels)
         self.device = pick_device(device)
         self.dtype = pick_dtype(self.device, dtype)
         self.trust_remote_code = trust_remote_code
@@ -166,7 +167,7 @@ class TransformersEngine(Engine):
         return EngineError(f"cannot load model {self.model!r} with transformers: {first}")
 
     # ---- capabilities --------------------------------------------------------------------------
-    def capabilities(self) -> Capabilities:
+    def _capabilities(self) -> Capabilities:
         return self._caps
 
     @cached_property
@@ -177,20 +178,9 @@ class TransformersEngine(Engine):
             schema_ok = True
         except ImportError:
             schema_ok = False
-        max_pixels = 1024 * 1024
-        ip = getattr(self._load().processor, "image_processor", None)
-        # Models whose processor states a pixel budget get images sized to it, not above (no wasted decode).
-        for attr in ("max_pixels",):
-            v = getattr(ip, attr, None)
-            if isinstance(v, int) and v > 0:
-                max_pixels = v
-        size = getattr(ip, "size", None)
-        if isinstance(size, dict) and isinstance(size.get("max_pixels"), int):
-            max_pixels = size["max_pixels"]
-        elif isinstance(size, dict) and isinstance(size.get("longest_edge"), int):
-            max_pixels = size["longest_edge"] ** 2
         return Capabilities(vision=True, schema=schema_ok, streaming=True, parallel=1,
-                            max_pixels=max_pixels, min_side=28)
+                            max_pixels=min(DEFAULT_MAX_PIXELS, _processor_budget(self._load().processor)),
+                            min_side=28)
 
     # ---- preparing inputs ----------------------------------------------------------------------
     def _render(self, processor: Any, request: Request) -> str:
@@ -387,6 +377,19 @@ class _Forbid:
         width = min(scores.shape[-1], mask.shape[0])
         scores[:, :width] = scores[:, :width].masked_fill(mask[:width], float("-inf"))
         return scores
+
+
+def _processor_budget(processor: Any) -> int:
+    """The most pixels the model's own processor would keep; sending more only wastes decoding."""
+    ip = getattr(processor, "image_processor", None)
+    size = getattr(ip, "size", None)
+    size = size if isinstance(size, dict) else {}
+    for v in (getattr(ip, "max_pixels", None), size.get("max_pixels")):
+        if isinstance(v, int) and v > 0:
+            return v
+    if isinstance(size.get("longest_edge"), int):
+        return size["longest_edge"] ** 2
+    return DEFAULT_MAX_PIXELS
 
 
 def _tokenizer(processor: Any) -> Any:

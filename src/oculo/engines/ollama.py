@@ -12,7 +12,7 @@ import httpx
 
 from ..errors import EngineError, ModelNotFound, Unsupported
 from . import http
-from .base import Capabilities, Chunk, Engine, Reply, Request, Stats
+from .base import DEFAULT_MAX_PIXELS, Capabilities, Chunk, Engine, Reply, Request, Stats
 
 __all__ = ["OllamaEngine", "ollama_host", "ollama_reachable", "default_ollama_model"]
 
@@ -47,7 +47,7 @@ def ollama_reachable(host: str | None = None, timeout: float = 0.5) -> bool:
 
 
 def _pull_hint(model: str) -> str:
-    return f"model {model!r} is not pulled in Ollama; run `ollama pull {model}` (or `oculo pull {model}`)"
+    return f"model {model!r} is not pulled in Ollama; run `ollama pull {model}`"
 
 
 class OllamaEngine(Engine):
@@ -55,8 +55,8 @@ class OllamaEngine(Engine):
 
     def __init__(self, model: str, *, host: str | None = None, keep_alive: str | int | None = None,
                  parallel: int | None = None, transport: httpx.BaseTransport | None = None,
-                 timeout: httpx.Timeout | None = None) -> None:
-        super().__init__(model)
+                 timeout: httpx.Timeout | None = None, max_pixels: int | None = None) -> None:
+        super().__init__(model, max_pixels=max_pixels)
         self.host = ollama_host(host)
         self.keep_alive = keep_alive
         # Ollama's server decides its own parallelism (OLLAMA_NUM_PARALLEL); we match it to keep it busy.
@@ -98,7 +98,7 @@ class OllamaEngine(Engine):
             raise EngineError(f"Ollama at {self.host} stayed busy; try again later") from None
         return resp.json()
 
-    def capabilities(self) -> Capabilities:
+    def _capabilities(self) -> Capabilities:
         info = self.info
         caps = info.get("capabilities")
         if caps is None:  # Ollama before 0.6 has no capabilities list: a projector means vision
@@ -106,7 +106,7 @@ class OllamaEngine(Engine):
         else:
             vision = "vision" in caps
         return Capabilities(vision=vision, schema=True, streaming=True, parallel=self.parallel,
-                            max_pixels=1024 * 1024, min_side=28)
+                            max_pixels=DEFAULT_MAX_PIXELS, min_side=28)
 
     def check(self, request: Request) -> None:
         try:

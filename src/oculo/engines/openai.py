@@ -13,7 +13,7 @@ from httpx_sse import EventSource, SSEError
 
 from ..errors import EngineError, ModelNotFound
 from . import http
-from .base import Capabilities, Chunk, Engine, Reply, Request, Stats
+from .base import DEFAULT_MAX_PIXELS, Capabilities, Chunk, Engine, Reply, Request, Stats
 
 __all__ = ["OpenAIEngine", "openai_base_url", "default_openai_model"]
 
@@ -35,17 +35,18 @@ class OpenAIEngine(Engine):
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
                  parallel: int = 4, max_images: int | None = None,
-                 transport: httpx.BaseTransport | None = None, timeout: httpx.Timeout | None = None) -> None:
-        super().__init__(model)
+                 transport: httpx.BaseTransport | None = None, timeout: httpx.Timeout | None = None,
+                 max_pixels: int | None = None) -> None:
+        super().__init__(model, max_pixels=max_pixels)
         self.base_url = openai_base_url(base_url)
         self.parallel = max(1, parallel)
         self.max_images = max_images
         self.client = http.make_client(self.base_url, transport, _headers(api_key), timeout)
 
-    def capabilities(self) -> Capabilities:
+    def _capabilities(self) -> Capabilities:
         # The protocol cannot say whether the served model sees images; the server refuses if it does not.
         return Capabilities(vision=True, max_images=self.max_images, schema=True, streaming=True,
-                            parallel=self.parallel, max_pixels=1024 * 1024, min_side=28)
+                            parallel=self.parallel, max_pixels=DEFAULT_MAX_PIXELS, min_side=28)
 
     def payload(self, request: Request, *, stream: bool) -> dict[str, Any]:
         from ..media.images import to_data_uri

@@ -25,6 +25,7 @@ class EngineSettings:
     dtype: str | None = None
     trust_remote_code: bool = False
     batch_size: int = 8
+    max_pixels: int | None = None  # image budget override
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -56,13 +57,14 @@ def open_engine(engine: str | None = None, model: str | None = None,
         from .ollama import OllamaEngine, default_ollama_model
 
         return OllamaEngine(model or default_ollama_model(s.host), host=s.host,
-                            keep_alive=s.extra.get("keep_alive"))
+                            keep_alive=s.extra.get("keep_alive"), max_pixels=s.max_pixels)
     if name == "openai":
         from .openai import OpenAIEngine, default_openai_model
 
         return OpenAIEngine(model or default_openai_model(s.base_url, s.api_key),
-                            base_url=s.base_url, api_key=s.api_key)
+                            base_url=s.base_url, api_key=s.api_key, max_pixels=s.max_pixels)
     from .local import TransformersEngine
 
     return TransformersEngine(model or default_local_model(), device=s.device, dtype=s.dtype,
-                              trust_remote_code=s.trust_remote_code, batch_size=s.batch_size)
+                              trust_remote_code=s.trust_remote_code, batch_size=s.batch_size,
+                              max_pixels=s.max_pixels)

@@ -28,7 +28,7 @@ class Runtime:
 
     def __init__(self, engine: Engine, served_name: str | None = None, max_queue: int = 512) -> None:
         self.engine = engine
-        self.served_name = served_name or engine.model
+        self.served_name = served_name or default_served_name(engine.model)
         self.caps = engine.capabilities()
         self.parallel = max(1, self.caps.parallel)
         self.max_queue = max(0, max_queue)
@@ -175,6 +175,11 @@ async def _drain(pump: _Pump, first: Any) -> AsyncIterator[Chunk]:
             item = await pump.next()
     finally:
         pump.stop.set()
+
+
+def default_served_name(model: str) -> str:
+    """`/models/Qwen2.5-VL-3B-Instruct/` and `Qwen/Qwen2.5-VL-3B-Instruct` are served as `Qwen2.5-VL-3B-Instruct`."""
+    return model.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1] or model
 
 
 def create_app(engine: Engine, served_name: str | None = None, *, max_queue: int = 512) -> FastAPI:
