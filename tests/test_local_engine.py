@@ -124,3 +124,19 @@ def test_remote_code_needs_the_explicit_flag(tmp_path):
     with pytest.raises(EngineError) as ei:
         TransformersEngine(str(tmp_path)).capabilities()
     assert "--trust-remote-code" in str(ei.value)
+
+
+def test_library_ask_with_a_pydantic_model_returns_an_instance(engine, images):
+    from pydantic import BaseModel, Field
+
+    import oculo
+
+    class Form(BaseModel):
+        label: str = Field(max_length=12)
+        count: int = Field(ge=0, le=99)
+        ok: bool
+
+    reply = oculo.ask("Fill the form.", [str(images["small"])], engine=engine, schema=Form,
+                      options=Options(max_tokens=80))
+    assert reply.error is None and isinstance(reply.data, Form)
+    assert 0 <= reply.data.count <= 99 and len(reply.data.label) <= 12
