@@ -106,9 +106,9 @@ def test_ollama_503_gives_up_after_the_retry_budget(monkeypatch):
     monkeypatch.setenv("OCULO_RETRIES", "2")
     busy = (503, b'{"error":"server busy"}')
     rec = Recorder([busy, busy, busy])
-    with pytest.raises(Exception):
+    with pytest.raises(EngineError, match=r"stayed busy \(HTTP 503\)") as ei:
         _ollama(rec).generate([Request.simple("hi", [_img()])])
-    assert len(rec.chat_bodies) == 2
+    assert len(rec.chat_bodies) == 2 and "\n" not in str(ei.value)
 
 
 def test_ollama_unpulled_model_says_how_to_pull():

@@ -28,7 +28,7 @@ def serve(model: str | None, engine: str | None, system: str | None, bind: str, 
     try:
         from ..server import run
     except ImportError as e:
-        raise click.ClickException(f"the server needs {e.name}; install it with `pip install 'oculo[server]'`")
+        raise click.ClickException(f"the server needs {e.name}; install it with `pip install 'oculo[server]'`") from None
     settings, _ = build_settings(kw)
     eng = open_engine(engine, model, settings)
     eng.capabilities()  # load now, so the first client does not wait for the model and errors show here

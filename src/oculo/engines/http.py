@@ -12,6 +12,7 @@ import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from ..errors import EngineError, EngineUnavailable
+from .base import Engine, Reply, Request
 
 T = TypeVar("T")
 
@@ -19,8 +20,12 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=600.0, write=60.0, pool=600.0)
 
 
-class Busy(Exception):
-    """The server said its queue is full (503) or asked us to slow down (429): worth retrying."""
+class Busy(EngineError):
+    """The server said its queue is full (503) or asked us to slow down (429): retried, then reported."""
+
+    def __init__(self, where: str, status: int) -> None:
+        super().__init__(f"{where} stayed busy (HTTP {status}) through every retry; "
+                         "try again later, or lower the number of requests in flight")
 
 
 def make_client(base_url: str, transport: httpx.BaseTransport | None, headers: dict[str, str] | None = None,
@@ -71,3 +76,20 @@ def json_lines(response: httpx.Response) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
             except json.JSONDecodeError:
                 raise EngineError(f"server sent a line that is not JSON: {line[:120]!r}") from None
+
+
+class ServerEngine(Engine):
+    """An engine whose model lives behind HTTP: plain requests reuse the streaming path, fanned out."""
+
+    parallel: int = 1
+    where: str = "the server"  # for messages: "Ollama at http://..."
+
+    def _generate(self, requests: list[Request]) -> list[Reply]:
+        return fan_out(self._collect, requests, self.parallel)
+
+    def _collect(self, request: Request) -> Reply:
+        # One parser for streamed and plain replies, so mid-stream errors are handled in one place.
+        for chunk in self._stream(request):
+            if chunk.reply is not None:
+                return chunk.reply
+        raise EngineError(f"{self.where} closed the stream before the reply was done")

@@ -12,7 +12,7 @@ import httpx
 
 from ..errors import EngineError, ModelNotFound, Unsupported
 from . import http
-from .base import DEFAULT_MAX_PIXELS, Capabilities, Chunk, Engine, Reply, Request, Stats
+from .base import DEFAULT_MAX_PIXELS, Capabilities, Chunk, Reply, Request, Stats
 
 __all__ = ["OllamaEngine", "ollama_host", "ollama_reachable", "default_ollama_model"]
 
@@ -50,7 +50,7 @@ def _pull_hint(model: str) -> str:
     return f"model {model!r} is not pulled in Ollama; run `ollama pull {model}`"
 
 
-class OllamaEngine(Engine):
+class OllamaEngine(http.ServerEngine):
     name = "ollama"
 
     def __init__(self, model: str, *, host: str | None = None, keep_alive: str | int | None = None,
@@ -58,6 +58,7 @@ class OllamaEngine(Engine):
                  timeout: httpx.Timeout | None = None, max_pixels: int | None = None) -> None:
         super().__init__(model, max_pixels=max_pixels)
         self.host = ollama_host(host)
+        self.where = f"Ollama at {self.host}"
         self.keep_alive = keep_alive
         # Ollama's server decides its own parallelism (OLLAMA_NUM_PARALLEL); we match it to keep it busy.
         self.parallel = parallel or int(os.environ.get("OLLAMA_NUM_PARALLEL", "1") or 1)
@@ -75,7 +76,7 @@ class OllamaEngine(Engine):
                                            "start it with `ollama serve` or point OLLAMA_HOST at it") from None
                 if resp.status_code in (429, 503):
                     resp.close()
-                    raise http.Busy()
+                    raise http.Busy(self.where, resp.status_code)
                 if resp.status_code == 404:
                     text = http.error_text(resp)
                     resp.close()
@@ -92,11 +93,7 @@ class OllamaEngine(Engine):
     # ---- capabilities ----------------------------------------------------------------------------
     @cached_property
     def info(self) -> dict[str, Any]:
-        try:
-            resp = self._send("/api/show", {"model": self.model}, stream=False)
-        except http.Busy:
-            raise EngineError(f"Ollama at {self.host} stayed busy; try again later") from None
-        return resp.json()
+        return self._send("/api/show", {"model": self.model}, stream=False).json()
 
     def _capabilities(self) -> Capabilities:
         info = self.info
@@ -149,16 +146,6 @@ class OllamaEngine(Engine):
         if self.keep_alive is not None and "keep_alive" not in body:
             body["keep_alive"] = self.keep_alive
         return body
-
-    def _generate(self, requests: list[Request]) -> list[Reply]:
-        return http.fan_out(self._collect, requests, self.parallel)
-
-    def _collect(self, request: Request) -> Reply:
-        # Plain requests go through the streaming path too: one parser, one place for mid-stream errors.
-        for chunk in self._stream(request):
-            if chunk.reply is not None:
-                return chunk.reply
-        raise EngineError(f"Ollama at {self.host} closed the stream before the reply was done")
 
     def _stream(self, request: Request) -> Iterator[Chunk]:
         t0 = time.perf_counter()

@@ -13,7 +13,7 @@ from httpx_sse import EventSource, SSEError
 
 from ..errors import EngineError, ModelNotFound
 from . import http
-from .base import DEFAULT_MAX_PIXELS, Capabilities, Chunk, Engine, Reply, Request, Stats
+from .base import DEFAULT_MAX_PIXELS, Capabilities, Chunk, Reply, Request, Stats
 
 __all__ = ["OpenAIEngine", "openai_base_url", "default_openai_model"]
 
@@ -30,7 +30,7 @@ def _headers(api_key: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 
-class OpenAIEngine(Engine):
+class OpenAIEngine(http.ServerEngine):
     name = "openai"
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
@@ -39,6 +39,7 @@ class OpenAIEngine(Engine):
                  max_pixels: int | None = None) -> None:
         super().__init__(model, max_pixels=max_pixels)
         self.base_url = openai_base_url(base_url)
+        self.where = f"the server at {self.base_url}"
         self.parallel = max(1, parallel)
         self.max_images = max_images
         self.client = http.make_client(self.base_url, transport, _headers(api_key), timeout)
@@ -84,7 +85,7 @@ class OpenAIEngine(Engine):
     def _raise_for(self, resp: httpx.Response) -> None:
         if resp.status_code in (429, 503):
             resp.close()
-            raise http.Busy()
+            raise http.Busy(self.where, resp.status_code)
         if resp.status_code < 400:
             return
         text = http.error_text(resp)
@@ -92,20 +93,11 @@ class OpenAIEngine(Engine):
         if resp.status_code == 404:
             raise ModelNotFound(
                 f"the server at {self.base_url} does not serve model {self.model!r} ({text}); "
-                "list its models with `curl {base}/models` and pass one with -m".replace("{base}", self.base_url)
+                f"list its models with `curl {self.base_url}/models` and pass one with -m"
             )
         if resp.status_code == 401:
             raise EngineError(f"the server at {self.base_url} refused the API key; set OPENAI_API_KEY or --api-key")
         raise EngineError(f"the server at {self.base_url} answered {resp.status_code}: {text}")
-
-    def _generate(self, requests: list[Request]) -> list[Reply]:
-        return http.fan_out(self._collect, requests, self.parallel)
-
-    def _collect(self, request: Request) -> Reply:
-        for chunk in self._stream(request):
-            if chunk.reply is not None:
-                return chunk.reply
-        raise EngineError(f"the server at {self.base_url} closed the stream before the reply was done")
 
     def _open(self, body: dict[str, Any]) -> httpx.Response:
         for attempt in http.retrying():
