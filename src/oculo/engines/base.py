@@ -140,6 +140,7 @@ class Chunk:
 class Capabilities:
     vision: bool = True
     max_images: int | None = None  # per request; None = no known limit
+    images_per_message: int | None = None  # Llama 3.2 Vision in Ollama: one image per message
     schema: bool = True
     streaming: bool = True
     parallel: int = 1  # requests the backend serves at once
@@ -206,6 +207,13 @@ class Engine(ABC):
                 f"model {self.model!r} takes at most {caps.max_images} image(s) per request, got {len(images)}; "
                 "send fewer images at once or choose a model that takes more"
             )
+        if caps.images_per_message is not None:
+            for i, m in enumerate(request.messages, 1):
+                if len(m.images) > caps.images_per_message:
+                    raise Unsupported(
+                        f"model {self.model!r} takes at most {caps.images_per_message} image(s) per message "
+                        f"(message {i} has {len(m.images)}); ask about each image separately (--each)"
+                    )
         if request.schema is not None and not caps.schema:
             raise Unsupported(f"engine {self.name} cannot constrain output to a JSON schema")
 
