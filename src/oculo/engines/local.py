@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import Any
 
 from ..errors import EngineError, EngineUnavailable, ModelNotFound
-from .base import DEFAULT_MAX_PIXELS, Capabilities, Chunk, Engine, Reply, Request, Stats
+from .base import DEFAULT_MAX_PIXELS, Capabilities, Chunk, Engine, Message, Reply, Request, Stats
 
 __all__ = ["TransformersEngine", "pick_device", "pick_dtype"]
 
@@ -184,16 +184,34 @@ class TransformersEngine(Engine):
 
     # ---- preparing inputs ----------------------------------------------------------------------
     def _render(self, processor: Any, request: Request) -> str:
-        conversation = []
-        for m in request.messages:
-            parts: list[dict[str, Any]] = [{"type": "image"} for _ in m.images]
-            if m.text:
-                parts.append({"type": "text", "text": m.text})
-            conversation.append({"role": m.role, "content": parts})
-        try:
-            return processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
-        except Exception as e:  # a template's own error (role order, missing template) is the user's to fix
-            raise EngineError(f"model {self.model!r}: its chat template refused the conversation: {e}") from None
+        """The prompt text for one request, in the model's own chat format.
+
+        Chat templates disagree on the shape of a message's content: most take a list of parts, some
+        read a text-only message as a plain string (Llama 3.2 Vision trims its system message as one),
+        some read parts only (SmolVLM), and some refuse a system message next to images (Llama 3.2
+        Vision). The forms below are tried in order and the first rendering that keeps every
+        message's text, with no Python repr of a part list leaking in, wins.
+        """
+        if not _chat_template(processor):
+            return _plain_prompt(processor, request)
+        # A processor without a template of its own falls back on its tokenizer's.
+        template = None if getattr(processor, "chat_template", None) else _chat_template(processor)
+        first_error: Exception | None = None
+        fallback: str | None = None
+        for conversation in _conversations(request):
+            try:
+                text = processor.apply_chat_template(conversation, chat_template=template,
+                                                     add_generation_prompt=True, tokenize=False)
+            except Exception as e:  # a template's own refusal (role order, system with images, ...)
+                first_error = first_error or e
+                continue
+            if _keeps_every_message(text, request):
+                return text
+            fallback = fallback if fallback is not None else text
+        if fallback is not None:
+            return fallback
+        # A template's own error (role order, missing template) is the user's to fix.
+        raise EngineError(f"model {self.model!r}: its chat template refused the conversation: {first_error}")
 
     def _inputs(self, loaded: _Loaded, requests: list[Request]):
         texts = [self._render(loaded.processor, r) for r in requests]
@@ -207,7 +225,14 @@ class TransformersEngine(Engine):
         try:
             inputs = loaded.processor(**kwargs)
         except Exception as e:
+            if not any(images):  # PaliGemma's processor refuses a prompt without an image
+                raise EngineError(f"model {self.model!r}: the processor rejected a prompt without images; "
+                                  f"this model may need an image with every request ({e})") from None
             raise EngineError(f"model {self.model!r}: the processor rejected the input: {e}") from None
+        # Training-only outputs (PaliGemma's processor returns `labels`) must not reach generate();
+        # everything else (token_type_ids, cross_attention_mask, aspect ratios, ...) is the model's.
+        for key in _TRAINING_ONLY_INPUTS:
+            inputs.pop(key, None)
         return inputs.to(loaded.model.device)
 
     def _grammar(self, loaded: _Loaded, schema: dict[str, Any]):
@@ -353,6 +378,67 @@ class TransformersEngine(Engine):
     def close(self) -> None:
         self._loaded = None
         self._grammar_cache.clear()
+
+
+_TRAINING_ONLY_INPUTS = ("labels",)
+
+
+def _chat_template(processor: Any) -> str | None:
+    return getattr(processor, "chat_template", None) or getattr(_tokenizer(processor), "chat_template", None)
+
+
+def _conversations(request: Request) -> Iterator[list[dict[str, Any]]]:
+    """The request as chat-template input, in the forms templates expect, most common first.
+
+    Each message list is offered with every content as a list of parts, then with text-only messages
+    as plain strings; after those, for templates that refuse a system message (next to images), the
+    same two forms with the system text folded into the first user turn.
+    """
+    messages = request.messages
+    candidates = [messages]
+    system = "\n\n".join(m.text for m in messages if m.role == "system" and m.text)
+    rest = [m for m in messages if m.role != "system"]
+    if system and rest and rest[0].role == "user":
+        first = rest[0]
+        text = f"{system}\n\n{first.text}" if first.text else system
+        candidates.append([Message("user", text, list(first.images)), *rest[1:]])
+    seen: list[list[dict[str, Any]]] = []
+    for msgs in candidates:
+        for parts_everywhere in (True, False):
+            conversation = [_message(m, parts=parts_everywhere or bool(m.images)) for m in msgs]
+            if conversation not in seen:
+                seen.append(conversation)
+                yield conversation
+
+
+def _message(m: Message, *, parts: bool) -> dict[str, Any]:
+    if not parts:
+        return {"role": m.role, "content": m.text}
+    content: list[dict[str, Any]] = [{"type": "image"} for _ in m.images]
+    if m.text:
+        content.append({"type": "text", "text": m.text})
+    return {"role": m.role, "content": content}
+
+
+def _keeps_every_message(text: str, request: Request) -> bool:
+    for m in request.messages:
+        if m.text and m.text.strip() not in text:
+            return False
+        if str(_message(m, parts=True)["content"]) in text:  # a template printed the part list itself
+            return False
+    return True
+
+
+def _plain_prompt(processor: Any, request: Request) -> str:
+    """A model without a chat template (PaliGemma) takes the bare prompt after its image placeholders.
+
+    The processor lays out the rest (PaliGemma: ``<image>`` x N, then ``<bos>``, the prompt and a
+    newline). The texts of all messages go on one line, as a newline ends PaliGemma's prefix.
+    """
+    image_token = getattr(processor, "image_token", None)
+    n_images = len(request.images)
+    head = image_token * n_images if image_token and n_images else ""
+    return head + " ".join(" ".join(m.text.split()) for m in request.messages if m.text.strip())
 
 
 def _control_token_mask(info: Any, vocab: int):

@@ -14,14 +14,28 @@ decoding over a byte-level vocabulary) is real.
 
 Usage notes that hold for real checkpoints of these architectures too:
 
-* For a batch, pass one list of images per prompt (``images=[[img_a], [img_b]]``); Gemma 3's
-  processor rejects a flat list for several prompts, the others accept both forms.
-* Gemma 3's chat template writes ``<bos>`` itself and its tokenizer adds one too: when calling
+* For a batch, pass one list of images per prompt (``images=[[img_a], [img_b]]``), the form every
+  processor here accepts; Gemma 3's, Mllama's and SmolVLM's reject a flat list for several prompts.
+* Gemma 3's and Mllama's chat templates write the BOS token themselves and their tokenizers add one
+  too (SmolVLM/Idefics3 templates start with their BOS token as well): when calling
   ``processor(text=...)`` on a rendered template that starts with the BOS token, pass
   ``add_special_tokens=False`` (``apply_chat_template(tokenize=True)`` does the same).
+* Chat templates differ in the content shape they read: Mllama's (Llama 3.2 Vision) reads a system
+  message's content as a string and refuses a system message when the conversation has images;
+  SmolVLM's reads a list of parts only; PaliGemma ships no chat template at all (the prompt is
+  ``<image>`` x N plus a task prefix; its processor adds ``<bos>`` and the closing newline, returns
+  the ``token_type_ids`` the model needs for its bidirectional prefix, plus training ``labels`` that
+  must not be passed to ``generate``, and refuses a prompt without an image).
+* Mllama cross-attends to its images: the prompt keeps one ``<|image|>`` per image (no expansion),
+  and the processor adds ``cross_attention_mask``, ``aspect_ratio_ids`` and ``aspect_ratio_mask``.
+  InternVL expands each ``<IMG_CONTEXT>`` to ``<img>`` + one block of context tokens per tile +
+  ``</img>``.
 * Everything is float32; batched left-padded greedy generation gives the same tokens per row as
   running each prompt alone, with both the default ``sdpa`` and ``eager`` attention.
-* The model's vocabulary size equals ``len(tokenizer)`` (real checkpoints often pad it).
+* The model's vocabulary size equals ``len(tokenizer)`` (real checkpoints often pad it), except
+  Mllama's, whose ``<|image|>`` token is the one id past the text vocabulary, as in Llama 3.2 Vision.
+  PaliGemma's vocabulary includes the 1024 ``<locXXXX>`` and 128 ``<segXXX>`` detection tokens.
+* SmolVLM's processor needs the ``num2words`` package.
 """
 
 from __future__ import annotations
@@ -36,7 +50,9 @@ from .tokenizer import train_byte_level_bpe
 
 __all__ = ["ARCHES", "tiny_model"]
 
-ARCHES: tuple[str, ...] = ("qwen2_vl", "qwen2_5_vl", "llava_next", "idefics3", "gemma3")
+ARCHES: tuple[str, ...] = (
+    "qwen2_vl", "qwen2_5_vl", "llava_next", "idefics3", "gemma3", "mllama", "paligemma", "internvl", "smolvlm",
+)
 
 # Shared sizes of the tiny text decoders.
 _TEXT = dict(
@@ -156,6 +172,86 @@ GEMMA3_CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"
 )
+
+
+# Llama 3.2 Vision Instruct's template (tools branch left out; the date is the template's own fixed
+# fallback, so builds stay deterministic). Note the real quirks kept on purpose: the system message's
+# content is read as a string (``|trim``), and a system message together with images is refused.
+MLLAMA_CHAT_TEMPLATE = (
+    "{{- bos_token }}"
+    "{%- set date_string = '26 Jul 2024' %}"
+    "{%- if messages[0]['role'] == 'system' %}"
+    "{%- set system_message = messages[0]['content']|trim %}"
+    "{%- set messages = messages[1:] %}"
+    "{%- else %}{%- set system_message = '' %}{%- endif %}"
+    "{%- set image_ns = namespace(has_images=false) %}"
+    "{%- for message in messages %}"
+    "{%- for content in message['content'] %}"
+    "{%- if content['type'] == 'image' %}{%- set image_ns.has_images = true %}{%- endif %}"
+    "{%- endfor %}"
+    "{%- endfor %}"
+    "{%- if image_ns.has_images and not system_message == '' %}"
+    "{{- raise_exception('Prompting with images is incompatible with system messages.') }}"
+    "{%- endif %}"
+    "{%- if not image_ns.has_images %}"
+    "{{- '<|start_header_id|>system<|end_header_id|>\\n\\n' }}"
+    "{{- 'Cutting Knowledge Date: December 2023\\n' }}"
+    "{{- 'Today Date: ' + date_string + '\\n\\n' }}"
+    "{{- system_message }}"
+    "{{- '<|eot_id|>' }}"
+    "{%- endif %}"
+    "{%- for message in messages %}"
+    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' }}"
+    "{%- if message['content'] is string %}{{- message['content'] }}"
+    "{%- else %}"
+    "{%- for content in message['content'] %}"
+    "{%- if content['type'] == 'image' %}{{- '<|image|>' }}"
+    "{%- elif content['type'] == 'text' %}{{- content['text'] }}{%- endif %}"
+    "{%- endfor %}"
+    "{%- endif %}"
+    "{{- '<|eot_id|>' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}"
+)
+
+# InternVL (the transformers-native "-hf" checkpoints): ChatML with one <IMG_CONTEXT> line per image.
+INTERNVL_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' }}"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}"
+    "{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' %}{{ '<IMG_CONTEXT>\\n' }}"
+    "{% elif content['type'] == 'video' %}{{ '<video>\\n' }}"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% endif %}"
+    "{{ '<|im_end|>\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+# SmolVLM(2)-Instruct's template as shipped: content must be a list of parts (a plain string content
+# renders as nothing), "<|im_start|>User:<image>text<end_of_utterance>\\nAssistant:".
+SMOLVLM_CHAT_TEMPLATE = (
+    "<|im_start|>"
+    "{% for message in messages %}"
+    "{{ message['role'] | capitalize }}"
+    "{% if message['content'][0]['type'] == 'image' %}{{ ':' }}{% else %}{{ ': ' }}{% endif %}"
+    "{% for line in message['content'] %}"
+    "{% if line['type'] == 'text' %}{{ line['text'] }}"
+    "{% elif line['type'] == 'image' %}{{ '<image>' }}"
+    "{% elif line['type'] == 'video' %}{{ '<video>' }}"
+    "{% endif %}"
+    "{% endfor %}"
+    "<end_of_utterance>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
+)
+
+# PaliGemma (1 and 2) ships no chat template: it is prompted with a task prefix ("caption en",
+# "answer en <question>") and its processor lays the prompt out as "<image>...<bos>prefix\\n".
 
 
 # --------------------------------------------------------------------------------------------
@@ -565,12 +661,326 @@ def _build_gemma3() -> _Parts:
     return _Parts(config, Gemma3ForConditionalGeneration, processor, generation)
 
 
+_MLLAMA_SPECIALS = [
+    "<|begin_of_text|>",
+    "<|end_of_text|>",
+    "<|finetune_right_pad_id|>",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "<|eom_id|>",
+    "<|eot_id|>",
+    "<|python_tag|>",
+]
+
+
+def _build_mllama() -> _Parts:
+    from tokenizers import AddedToken
+    from transformers import (
+        MllamaConfig,
+        MllamaForConditionalGeneration,
+        MllamaImageProcessor,
+        MllamaProcessor,
+    )
+
+    trained = train_byte_level_bpe(_MLLAMA_SPECIALS, style="gpt2")
+    # As in the real vocabulary, <|image|> comes last, right past the text vocabulary: the LM head
+    # never predicts it (the input embedding has 8 spare rows that hold it).
+    trained.add_special_tokens([AddedToken("<|image|>", special=True, normalized=False)])
+    tokenizer = _wrap_tokenizers_backend(
+        trained,
+        MLLAMA_CHAT_TEMPLATE,
+        bos_token="<|begin_of_text|>",
+        eos_token="<|eot_id|>",
+        pad_token="<|finetune_right_pad_id|>",
+        extra_special_tokens=[t for t in _MLLAMA_SPECIALS if t not in ("<|begin_of_text|>", "<|eot_id|>",
+                                                                       "<|finetune_right_pad_id|>")],
+        image_token="<|image|>",
+        add_bos_token=True,
+        add_eos_token=False,
+    )
+    ids = tokenizer.convert_tokens_to_ids
+    text_vocab = _vocab_size(tokenizer) - 1
+    assert ids("<|image|>") == text_vocab
+    # 4x4 patches per tile, up to 4 tiles (8 aspect ratios): a 64x48 image takes 2 tiles, 120x90 takes 4
+    tile, patch, max_tiles = 56, 14, 4
+    image_processor = MllamaImageProcessor(
+        size={"height": tile, "width": tile},
+        max_image_tiles=max_tiles,
+        image_mean=[0.48145466, 0.4578275, 0.40821073],
+        image_std=[0.26862954, 0.26130258, 0.27577711],
+    )
+    processor = MllamaProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                chat_template=MLLAMA_CHAT_TEMPLATE)
+    vision_hidden, intermediate_layers = 32, [0]
+    config = MllamaConfig(
+        text_config=dict(
+            _TEXT,
+            cross_attention_layers=[1],  # layer 1 attends to the image (every 5th layer in Llama 3.2 Vision)
+            vocab_size=text_vocab,
+            rope_parameters={"rope_type": "default", "rope_theta": 500000.0},
+            bos_token_id=ids("<|begin_of_text|>"),
+            eos_token_id=ids("<|end_of_text|>"),
+            pad_token_id=ids("<|finetune_right_pad_id|>"),
+            tie_word_embeddings=False,
+        ),
+        vision_config=dict(
+            hidden_size=vision_hidden,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_global_layers=1,
+            attention_heads=2,
+            image_size=tile,
+            patch_size=patch,
+            max_num_tiles=max_tiles,
+            intermediate_layers_indices=intermediate_layers,
+            vision_output_dim=vision_hidden * (len(intermediate_layers) + 1),
+        ),
+        image_token_index=ids("<|image|>"),
+        tie_word_embeddings=False,
+    )
+    generation = dict(
+        bos_token_id=ids("<|begin_of_text|>"),
+        eos_token_id=[ids("<|end_of_text|>"), ids("<|eom_id|>"), ids("<|eot_id|>")],
+        pad_token_id=ids("<|finetune_right_pad_id|>"),
+    )
+    return _Parts(config, MllamaForConditionalGeneration, processor, generation)
+
+
+_PALIGEMMA_SPECIALS = ["<pad>", "<eos>", "<bos>", "<unk>", "<image>"]
+
+
+def _build_paligemma() -> _Parts:
+    """PaliGemma 2 layout (Gemma 2 decoder); PaliGemma 1 differs only in using a Gemma decoder."""
+    from transformers import (
+        PaliGemmaConfig,
+        PaliGemmaForConditionalGeneration,
+        PaliGemmaProcessor,
+        SiglipImageProcessor,
+    )
+
+    trained = train_byte_level_bpe(_PALIGEMMA_SPECIALS, style="gpt2")
+    tokenizer = _wrap_tokenizers_backend(
+        trained,
+        None,  # the real checkpoints ship no chat template
+        unk_token="<unk>",
+        bos_token="<bos>",
+        eos_token="<eos>",
+        pad_token="<pad>",
+        extra_special_tokens=["<image>"],
+        add_bos_token=True,
+        add_eos_token=False,
+    )
+    image_size, patch = 28, 14
+    image_seq_length = (image_size // patch) ** 2
+    image_processor = SiglipImageProcessor(
+        size={"height": image_size, "width": image_size},
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
+        resample=3,
+        image_seq_length=image_seq_length,
+    )
+    # The processor adds the 1024 <locXXXX> and 128 <segXXX> detection/segmentation tokens to the
+    # tokenizer (as in the real vocabulary) and turns its BOS off: it writes "<image>...<bos>" itself.
+    processor = PaliGemmaProcessor(image_processor=image_processor, tokenizer=tokenizer)
+    ids = tokenizer.convert_tokens_to_ids
+    head_dim = _TEXT["hidden_size"] // _TEXT["num_attention_heads"]
+    config = PaliGemmaConfig(
+        text_config=dict(
+            _TEXT,
+            model_type="gemma2",
+            vocab_size=_vocab_size(tokenizer),
+            head_dim=head_dim,
+            query_pre_attn_scalar=head_dim,
+            sliding_window=256,
+            bos_token_id=ids("<bos>"),
+            eos_token_id=ids("<eos>"),
+            pad_token_id=ids("<pad>"),
+            tie_word_embeddings=True,
+        ),
+        vision_config=dict(
+            model_type="siglip_vision_model",
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=image_size,
+            patch_size=patch,
+            vision_use_head=False,
+        ),
+        image_token_index=ids("<image>"),
+        vocab_size=_vocab_size(tokenizer),
+        projection_dim=_TEXT["hidden_size"],
+        hidden_size=_TEXT["hidden_size"],
+        tie_word_embeddings=True,
+    )
+    generation = dict(bos_token_id=ids("<bos>"), eos_token_id=ids("<eos>"), pad_token_id=ids("<pad>"))
+    return _Parts(config, PaliGemmaForConditionalGeneration, processor, generation)
+
+
+_INTERNVL_IMAGE_TOKENS = {
+    "start_image_token": "<img>",
+    "end_image_token": "</img>",
+    "context_image_token": "<IMG_CONTEXT>",
+    "video_token": "<video>",
+}
+
+
+def _build_internvl() -> _Parts:
+    from transformers import (
+        GotOcr2ImageProcessor,
+        InternVLConfig,
+        InternVLForConditionalGeneration,
+        InternVLProcessor,
+        InternVLVideoProcessor,
+        Qwen2Tokenizer,
+    )
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", *_INTERNVL_IMAGE_TOKENS.values()]
+    trained = train_byte_level_bpe(specials, style="qwen2")
+    vocab, merges = _bpe_parts(trained)
+    tokenizer = Qwen2Tokenizer(
+        vocab=vocab,
+        merges=merges,
+        unk_token=None,
+        bos_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        extra_special_tokens=["<|im_start|>"],
+        **_INTERNVL_IMAGE_TOKENS,  # named: the processor reads tokenizer.start_image_token and friends
+        model_max_length=_MODEL_MAX_LENGTH,
+        chat_template=INTERNVL_CHAT_TEMPLATE,
+        clean_up_tokenization_spaces=False,
+    )
+    ids = tokenizer.convert_tokens_to_ids
+    tile, patch, downsample = 56, 14, 0.5  # 4x4 patches per tile, pixel-shuffled to 2x2 = 4 tokens
+    image_seq_length = int((tile // patch) ** 2 * downsample**2)
+    common = dict(
+        size={"height": tile, "width": tile},
+        image_mean=[0.485, 0.456, 0.406],
+        image_std=[0.229, 0.224, 0.225],
+    )
+    image_processor = GotOcr2ImageProcessor(crop_to_patches=True, min_patches=1, max_patches=4, **common)
+    video_processor = InternVLVideoProcessor(**common)
+    processor = InternVLProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        video_processor=video_processor,
+        image_seq_length=image_seq_length,
+        chat_template=INTERNVL_CHAT_TEMPLATE,
+    )
+    config = InternVLConfig(
+        text_config=dict(
+            _TEXT,
+            model_type="qwen2",
+            vocab_size=_vocab_size(tokenizer),
+            rope_parameters={"rope_type": "default", "rope_theta": 1000000.0},
+            bos_token_id=ids("<|endoftext|>"),
+            eos_token_id=ids("<|im_end|>"),
+            pad_token_id=ids("<|endoftext|>"),
+            tie_word_embeddings=False,
+        ),
+        vision_config=dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=tile,
+            patch_size=patch,
+        ),
+        image_token_id=ids("<IMG_CONTEXT>"),
+        image_seq_length=image_seq_length,
+        downsample_ratio=downsample,
+        tie_word_embeddings=False,
+    )
+    generation = dict(
+        bos_token_id=ids("<|endoftext|>"),
+        eos_token_id=[ids("<|im_end|>"), ids("<|endoftext|>")],
+        pad_token_id=ids("<|endoftext|>"),
+    )
+    return _Parts(config, InternVLForConditionalGeneration, processor, generation)
+
+
+def _build_smolvlm() -> _Parts:
+    """SmolVLM / SmolVLM2 (its processor needs the ``num2words`` package)."""
+    from transformers import (
+        SmolVLMConfig,
+        SmolVLMForConditionalGeneration,
+        SmolVLMImageProcessor,
+        SmolVLMProcessor,
+        SmolVLMVideoProcessor,
+    )
+
+    specials = [*_IDEFICS3_SPECIALS, "<video>"]
+    trained = train_byte_level_bpe(specials, style="gpt2")
+    tokenizer = _wrap_tokenizers_backend(
+        trained,
+        SMOLVLM_CHAT_TEMPLATE,
+        unk_token="<|endoftext|>",
+        bos_token="<|im_start|>",
+        eos_token="<end_of_utterance>",
+        pad_token="<|im_end|>",
+        extra_special_tokens=[t for t in specials if t.startswith("<row_")],
+        # named, as in the real tokenizer config: the processor reads tokenizer.image_token and friends
+        fake_image_token="<fake_token_around_image>",
+        image_token="<image>",
+        global_image_token="<global-img>",
+        end_of_utterance_token="<end_of_utterance>",
+        video_token="<video>",
+    )
+    ids = tokenizer.convert_tokens_to_ids
+    tile, patch, scale = 32, 8, 2  # 4x4 patches per tile -> 2x2 = 4 tokens after pixel shuffle
+    image_seq_len = (tile // patch) ** 2 // scale**2
+    sizes = dict(size={"longest_edge": 3 * tile}, max_image_size={"longest_edge": tile},
+                 image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
+    image_processor = SmolVLMImageProcessor(do_image_splitting=True, **sizes)
+    video_processor = SmolVLMVideoProcessor(**sizes)
+    processor = SmolVLMProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        video_processor=video_processor,
+        image_seq_len=image_seq_len,
+        chat_template=SMOLVLM_CHAT_TEMPLATE,
+    )
+    config = SmolVLMConfig(
+        text_config=dict(
+            _TEXT,
+            model_type="llama",
+            vocab_size=_vocab_size(tokenizer),
+            bos_token_id=ids("<|im_start|>"),
+            eos_token_id=ids("<end_of_utterance>"),
+            pad_token_id=ids("<|im_end|>"),
+            tie_word_embeddings=False,
+        ),
+        vision_config=dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=tile,
+            patch_size=patch,
+        ),
+        image_token_id=ids("<image>"),
+        scale_factor=scale,
+        tie_word_embeddings=False,
+    )
+    generation = dict(
+        bos_token_id=ids("<|im_start|>"),
+        eos_token_id=[ids("<end_of_utterance>")],
+        pad_token_id=ids("<|im_end|>"),
+    )
+    return _Parts(config, SmolVLMForConditionalGeneration, processor, generation)
+
+
 _BUILDERS: dict[str, Callable[[], _Parts]] = {
     "qwen2_vl": _build_qwen2_vl,
     "qwen2_5_vl": _build_qwen2_5_vl,
     "llava_next": _build_llava_next,
     "idefics3": _build_idefics3,
     "gemma3": _build_gemma3,
+    "mllama": _build_mllama,
+    "paligemma": _build_paligemma,
+    "internvl": _build_internvl,
+    "smolvlm": _build_smolvlm,
 }
 
 
