@@ -218,3 +218,41 @@ def test_user_image_budget_overrides_the_engine_default(tmp_path):
     eng.generate([Request.simple("hi", parts)])
     sent = Image.open(io.BytesIO(base64.b64decode(rec.chat_bodies[0]["messages"][0]["images"][0])))
     assert sent.width * sent.height <= 3000 and abs(sent.width / sent.height - 4 / 3) < 0.1
+
+
+@pytest.mark.parametrize("tag,max_images,per_message,max_pixels", [
+    ("llava:7b", 1, None, 672 * 672),
+    ("llama3.2-vision", None, 1, None),
+    ("moondream", 1, None, 378 * 378),
+])
+def test_catalog_limits_reach_the_engine(tag, max_images, per_message, max_pixels):
+    rec = Recorder([])
+    eng = OllamaEngine(tag, host="127.0.0.1:1", transport=httpx.MockTransport(rec), parallel=4)
+    caps = eng.capabilities()
+    if max_images is not None:
+        assert caps.max_images == max_images
+    assert caps.images_per_message == per_message
+    if max_pixels is not None:
+        assert caps.max_pixels == max_pixels
+    if tag.startswith("llama3.2-vision"):
+        assert caps.parallel == 1  # Ollama's mllama runner takes no parallel requests
+        with pytest.raises(Unsupported, match="at most 1 image"):
+            eng.generate([Request.simple("compare", [_img(), _img()])])
+    if max_images == 1:
+        with pytest.raises(Unsupported, match="at most 1 image"):
+            eng.generate([Request.simple("compare", [_img(), _img()])])
+
+
+def test_images_per_message_limit_is_checked_per_message():
+    from oculo.engines import Message
+    from oculo.engines.base import Capabilities
+
+    class OnePerMessage(OpenAIEngine):
+        def _capabilities(self):
+            return Capabilities(images_per_message=1)
+
+    eng = OnePerMessage("m", base_url="http://x/v1", transport=httpx.MockTransport(lambda r: httpx.Response(500)))
+    two_in_one = Request([Message("user", "compare", [_img(), _img()])])
+    with pytest.raises(Unsupported, match="per message"):
+        eng.generate([two_in_one])
+    eng.check(Request([Message("user", "a", [_img()]), Message("assistant", "ok"), Message("user", "b", [_img()])]))

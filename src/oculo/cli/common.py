@@ -37,13 +37,18 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """-m/--engine/-o and the generation settings every task command takes."""
+def engine_options_with(engines: tuple[str, ...], engine_help: str) -> Callable[[Callable[..., Any]], Any]:
+    """-m/--engine/-o and the generation settings every task command takes; `engines` are the choices."""
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        return _engine_options(f, engines, engine_help)
+    return decorate
+
+
+def _engine_options(f: Callable[..., Any], engines: tuple[str, ...], engine_help: str) -> Callable[..., Any]:
     decorators = [
         click.option("-m", "--model", envvar="OCULO_MODEL", help="Model: an Ollama tag, a served model name, "
                       "a Hugging Face repo id or a local model folder. [env: OCULO_MODEL]"),
-        click.option("--engine", type=click.Choice(ENGINES), envvar="OCULO_ENGINE", default=None,
-                     help="Where the model runs; auto = Ollama when reachable, else in-process. [env: OCULO_ENGINE]"),
+        click.option("--engine", type=click.Choice(engines), envvar="OCULO_ENGINE", default=None, help=engine_help),
         click.option("--system", help="A system prompt."),
         click.option("-o", "--option", "extra", type=(str, str), multiple=True, metavar="KEY VALUE",
                      help="An engine option, repeatable (e.g. -o num_ctx 8192 -o keep_alive 5m); "
@@ -66,6 +71,10 @@ def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for d in reversed(decorators):
         f = d(f)
     return f
+
+
+engine_options = engine_options_with(
+    ENGINES, "Where the model runs; auto = Ollama when reachable, else in-process. [env: OCULO_ENGINE]")
 
 
 def build_settings(kw: dict[str, Any]) -> tuple[EngineSettings, Options]:

@@ -164,7 +164,7 @@ class Engine(ABC):
     def _capabilities(self) -> Capabilities: ...
 
     def capabilities(self) -> Capabilities:
-        caps = self._capabilities()
+        caps = with_catalog_limits(self._capabilities(), self.model)
         return replace(caps, max_pixels=self.max_pixels) if self.max_pixels else caps
 
     @abstractmethod
@@ -225,6 +225,28 @@ class Engine(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def with_catalog_limits(caps: Capabilities, model: str) -> Capabilities:
+    """What the catalog knows about this model tightens what the backend reports (never loosens it)."""
+    from ..models.catalog import find
+
+    spec = find(model)
+    if spec is None:
+        return caps
+    lim = spec.limits
+
+    def tighter(a: int | None, b: int | None) -> int | None:
+        return b if a is None else a if b is None else min(a, b)
+
+    return replace(
+        caps,
+        max_images=tighter(caps.max_images, lim.images_per_request),
+        images_per_message=tighter(caps.images_per_message, lim.images_per_message),
+        max_pixels=tighter(caps.max_pixels, lim.max_pixels) or caps.max_pixels,
+        min_side=max(caps.min_side, lim.min_side),
+        parallel=caps.parallel if lim.parallel else 1,
+    )
 
 
 def finish(request: Request, reply: Reply) -> Reply:

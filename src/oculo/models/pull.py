@@ -1,0 +1,93 @@
+"""Fetching a model: Ollama's /api/pull (streamed progress) or a Hugging Face snapshot for the in-process engine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ..engines import http
+from ..engines.ollama import ollama_host
+from ..errors import EngineError, ModelNotFound, OculoError
+
+__all__ = ["PullEvent", "ollama_pull", "hf_pull"]
+
+# Ollama reports a registry it cannot reach with Go's network errors; these say "offline" to a person.
+_OFFLINE_MARKERS = ("no such host", "dial tcp", "i/o timeout", "network is unreachable", "connection refused",
+                    "tls handshake timeout", "server misbehaving")
+
+
+@dataclass
+class PullEvent:
+    """One line of Ollama's pull stream: a status, and for layer downloads a digest with byte counts."""
+
+    status: str
+    digest: str | None = None
+    total: int | None = None
+    completed: int | None = None
+
+
+def ollama_pull_events(tag: str, *, host: str | None = None,
+                       transport: httpx.BaseTransport | None = None) -> Iterator[PullEvent]:
+    base = ollama_host(host)
+    # Downloads stall for minutes between layers on slow links; only connecting must be quick.
+    timeout = httpx.Timeout(connect=5.0, read=None, write=60.0, pool=60.0)
+    with http.make_client(base, transport, timeout=timeout) as client:
+        try:
+            with client.stream("POST", "/api/pull", json={"model": tag, "stream": True}) as resp:
+                if resp.status_code >= 400:
+                    raise _pull_error(tag, http.error_text(resp))
+                for obj in http.json_lines(resp):
+                    if "error" in obj:
+                        raise _pull_error(tag, str(obj["error"]))
+                    yield PullEvent(str(obj.get("status", "")), obj.get("digest"), obj.get("total"),
+                                    obj.get("completed"))
+        except httpx.TransportError as e:
+            raise http.unreachable("Ollama", base, e, "start it with `ollama serve`, then pull again") from None
+
+
+def _pull_error(tag: str, text: str) -> OculoError:
+    low = text.lower()
+    if any(m in low for m in _OFFLINE_MARKERS):
+        return EngineError(f"Ollama cannot reach its registry to pull {tag!r} (offline?): {text.splitlines()[0]}")
+    if "file does not exist" in low or "not found" in low:
+        return ModelNotFound(f"the Ollama registry has no model {tag!r}; check the tag in the Ollama library")
+    return EngineError(f"Ollama failed to pull {tag!r}: {text.splitlines()[0] if text else 'unknown error'}")
+
+
+def ollama_pull(tag: str, *, host: str | None = None, on_event: Callable[[PullEvent], None] | None = None,
+                transport: httpx.BaseTransport | None = None) -> None:
+    """Pull `tag`, reporting each event; raises a one-line OculoError on failure."""
+    last = None
+    for event in ollama_pull_events(tag, host=host, transport=transport):
+        last = event
+        if on_event:
+            on_event(event)
+    if last is None or last.status != "success":
+        raise EngineError(f"Ollama ended the pull of {tag!r} without success (last status: "
+                          f"{last.status if last else 'none'}); run the pull again")
+
+
+def hf_pull(repo_id: str, *, cache_dir: str | None = None, **kwargs: Any) -> str:
+    """Download a model snapshot (weights, processor, template) into the Hugging Face cache; tqdm shows progress."""
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError
+    except ImportError:
+        raise OculoError("downloading for the in-process engine needs huggingface_hub; "
+                         "install it with `pip install 'oculo[local]'`") from None
+    try:
+        return snapshot_download(repo_id, cache_dir=cache_dir, **kwargs)
+    except GatedRepoError:
+        raise ModelNotFound(f"{repo_id} is gated: accept its licence on huggingface.co, then run `hf auth login` "
+                            "and pull again") from None
+    except RepositoryNotFoundError:
+        raise ModelNotFound(f"the Hugging Face hub has no repository {repo_id!r}; check the id") from None
+    except LocalEntryNotFoundError:
+        raise EngineError(f"cannot reach the Hugging Face hub to download {repo_id} (offline?); "
+                          "connect and pull again, or copy a downloaded model folder here and pass it with -m"
+                          ) from None
+    except OSError as e:
+        raise EngineError(f"downloading {repo_id} failed: {str(e).splitlines()[0]}") from None

@@ -1,0 +1,84 @@
+"""`oculo recommend`, `oculo models`, `oculo doctor` through the real CLI entry point."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from oculo.cli import cli
+from oculo.models.catalog import load_catalog
+
+from .conftest import cli_env
+
+REQUIRED = {"moondream2", "llava-1.6-7b", "llava-1.6-13b", "minicpm-v-2.6", "llama3.2-vision-11b",
+            "llama3.2-vision-90b", "internvl2.5-8b", "qwen2-vl-7b", "qwen2-vl-72b", "qwen2.5-vl-3b", "qwen2.5-vl-7b",
+            "qwen2.5-vl-32b", "qwen2.5-vl-72b", "paligemma2-3b", "smolvlm-2.2b", "smolvlm-256m", "smolvlm-500m",
+            "gemma3-4b", "gemma3-12b", "gemma3-27b", "granite3.2-vision-2b"}
+
+
+def run(*args: str, env: dict[str, str] | None = None):
+    result = CliRunner().invoke(cli, list(args), env=env or {"OLLAMA_HOST": "127.0.0.1:9"}, catch_exceptions=False)
+    return result
+
+
+@pytest.mark.parametrize("args,expected", [
+    (("--vram", "6", "--task", "ocr"), "minicpm-v-2.6"),
+    (("--vram", "2"), "moondream2"),
+    (("--vram", "12"), "llama3.2-vision-11b"),
+    (("--vram", "80"), "llama3.2-vision-90b"),
+    (("--vram", "24", "--task", "ui"), "internvl2.5-8b"),
+])
+def test_recommend_json(args, expected):
+    r = run("recommend", *args, "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["id"] == expected and out["reason"] and "runner_up" in out
+
+
+def test_recommend_uses_the_detected_machine_or_the_override():
+    r = run("recommend", "--json", env={"OCULO_VRAM_GB": "6", "OLLAMA_HOST": "127.0.0.1:9"})
+    out = json.loads(r.output)
+    assert out["memory_source"] == "detected" and out["vram_gb"] == 6.0 and out["id"] == "llava-1.6-7b"
+
+
+def test_recommend_rejects_bad_memory():
+    assert run("recommend", "--vram", "0").exit_code == 2
+    assert run("recommend", "--task", "poetry").exit_code == 2
+
+
+def test_models_json_lists_every_required_model():
+    r = run("models", "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    ids = {m["id"] for m in out["models"]}
+    assert REQUIRED <= ids and len(ids) == len(load_catalog())
+    by_id = {m["id"]: m for m in out["models"]}
+    assert by_id["minicpm-v-2.6"]["transformers"] == "remote-code"
+    assert by_id["llava-1.6-7b"]["images_per_request"] == 1
+    assert all(m["pulled_in_ollama"] is None for m in out["models"])  # no Ollama here: unknown, not "no"
+    assert out["machine"]["usable_gb"] > 0
+
+
+def test_models_table_marks_remote_code():
+    r = run("models")
+    assert r.exit_code == 0 and "remote code*" in r.output and "--trust-remote-code" in r.output
+
+
+@pytest.mark.slow
+def test_doctor_sees_oculo_serve_as_ollama(served):
+    r = run("doctor", "--json", env=cli_env(OLLAMA_HOST=served.removeprefix("http://")))
+    out = json.loads(r.output)
+    checks = {(c["area"], c["name"]): c for c in out["checks"]}
+    assert checks[("ollama", "server")]["ok"] is True
+    assert "tiny:latest" in checks[("ollama", "vision models")]["detail"]
+    assert r.exit_code == (1 if out["problems"] else 0)
+
+
+def test_doctor_reports_an_explicit_unreachable_ollama_as_a_problem_with_its_fix():
+    r = run("doctor", "--json", env={"OLLAMA_HOST": "127.0.0.1:9", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+    out = json.loads(r.output)
+    problems = [c for c in out["checks"] if c["ok"] is False]
+    assert r.exit_code == 1 and {c["area"] for c in problems} >= {"ollama", "openai"}
+    assert all(c["fix"] for c in problems)
