@@ -82,3 +82,26 @@ def test_doctor_reports_an_explicit_unreachable_ollama_as_a_problem_with_its_fix
     problems = [c for c in out["checks"] if c["ok"] is False]
     assert r.exit_code == 1 and {c["area"] for c in problems} >= {"ollama", "openai"}
     assert all(c["fix"] for c in problems)
+
+
+@pytest.mark.parametrize("engine,given,expected", [
+    ("ollama", "minicpm-v-2.6", "minicpm-v"),
+    ("ollama", "Qwen/Qwen2.5-VL-7B-Instruct", "qwen2.5vl:7b"),
+    ("ollama", "llava:13b", "llava:13b"),
+    ("transformers", "qwen2.5-vl-3b", "Qwen/Qwen2.5-VL-3B-Instruct"),
+    ("transformers", "llava:7b", "llava-hf/llava-v1.6-mistral-7b-hf"),
+    ("transformers", "some-org/unknown-model", "some-org/unknown-model"),
+])
+def test_catalog_names_become_each_engines_own_name(engine, given, expected):
+    from oculo.engines.resolve import EngineSettings, _name_for
+
+    assert _name_for(engine, given, EngineSettings()) == expected
+
+
+def test_remote_code_models_need_the_flag_in_process():
+    from oculo.engines.resolve import EngineSettings, _name_for
+    from oculo.errors import ModelNotFound
+
+    with pytest.raises(ModelNotFound, match="through Ollama"):
+        _name_for("transformers", "minicpm-v-2.6", EngineSettings())
+    assert _name_for("transformers", "minicpm-v-2.6", EngineSettings(trust_remote_code=True)) == "openbmb/MiniCPM-V-2_6"

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import OculoError
+from ..errors import ModelNotFound, OculoError
 from .base import Engine
 
 __all__ = ["ENGINES", "EngineSettings", "open_engine", "default_local_model"]
@@ -42,6 +42,30 @@ def default_local_model() -> str:
     return "HuggingFaceTB/SmolVLM-500M-Instruct"  # runs at usable speed on a laptop CPU
 
 
+def _name_for(engine: str, model: str, s: EngineSettings) -> str:
+    """A catalog id or another engine's name for a known model becomes the name this engine knows it by."""
+    if os.path.isdir(model):
+        return model
+    from ..models.catalog import find
+
+    spec = find(model)
+    if spec is None:
+        return model
+    if engine == "ollama" and (model == spec.id or "/" in model):
+        if not spec.ollama:
+            raise ModelNotFound(f"{spec.name} has no Ollama build; run it in-process with --engine transformers "
+                                f"-m {spec.hf}")
+        return spec.ollama
+    if engine == "transformers" and "/" not in model:
+        if not spec.hf:
+            raise ModelNotFound(f"{spec.name} has no Hugging Face build; run it through Ollama (--engine ollama)")
+        if spec.transformers == "remote-code" and not s.trust_remote_code:
+            raise ModelNotFound(f"{spec.name} ships its own code: run it through Ollama (`oculo pull {spec.id}`, "
+                                "then --engine ollama), or in-process with --trust-remote-code if you trust it")
+        return spec.hf
+    return model
+
+
 def open_engine(engine: str | None = None, model: str | None = None,
                 settings: EngineSettings | None = None) -> Engine:
     s = settings or EngineSettings()
@@ -52,7 +76,10 @@ def open_engine(engine: str | None = None, model: str | None = None,
     if name == "auto":
         from .ollama import ollama_reachable
 
+        # Ollama when it runs; models that ship their own code never load in-process without the flag.
         name = "ollama" if ollama_reachable(s.host) else "transformers"
+    if model:
+        model = _name_for(name, model, s)
     if name == "ollama":
         from .ollama import OllamaEngine, default_ollama_model
 
