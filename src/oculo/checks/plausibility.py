@@ -35,7 +35,7 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?")
 
 
-def _date(path: str, value: Any, today: date, out: list[Finding]) -> date | None:
+def check_date(path: str, value: Any, today: date, out: list[Finding]) -> date | None:
     if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
         out.append((path, "invalid_date", f"{value!r} is not a date in YYYY-MM-DD form"))
         return None
@@ -60,7 +60,7 @@ def check_plausibility(rec: dict[str, Any], *, date_fields: tuple[str, ...], tod
     for name in date_fields:
         if rec.get(name) not in (None, ""):
             n += 1
-            dates[name] = _date(name, rec[name], today, out)
+            dates[name] = check_date(name, rec[name], today, out)
     issue, due = dates.get("issue_date"), dates.get("due_date")
     if issue and due:
         n += 1

@@ -19,11 +19,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def _register() -> None:
     from .ask import ask, describe
     from .doctor import doctor
+    from .documents import eval_, extract, ocr, verify
     from .models import models, recommend
     from .pull import pull
     from .serve import serve
 
-    for command in (ask, describe, serve, models, recommend, pull, doctor):
+    for command in (ask, describe, ocr, extract, verify, eval_, serve, models, recommend, pull, doctor):
         cli.add_command(command)
 
 

@@ -77,7 +77,7 @@ Identifier = Annotated[str, StringConstraints(max_length=64)]  # bounded: stops 
 
 
 class LineItem(Record):
-    description: str | None = Field(None, description="The item or service as printed on the line.")
+    description: str | None = Field(None, max_length=300, description="The item or service as printed on the line.")
     quantity: Number = Field(None, description="Quantity as printed (e.g. 2, 1.5); null if not printed.")
     unit_price: Number = Field(None, description="Price of one unit, as a plain number without currency "
                                                  "symbol or thousands separators.")
@@ -95,18 +95,18 @@ class TaxLine(Record):
 class Invoice(Record):
     """An invoice: who bills whom, for what, and the amounts, copied as printed."""
 
-    vendor: str | None = Field(None, description="Name of the company or person issuing the invoice.")
-    vendor_address: str | None = Field(None, description="The issuer's postal address, one line.")
+    vendor: str | None = Field(None, max_length=200, description="Name of the company or person issuing the invoice.")
+    vendor_address: str | None = Field(None, max_length=300, description="The issuer's postal address, one line.")
     vendor_tax_id: Identifier | None = Field(None, description="The issuer's VAT / tax identification number "
                                                                "exactly as printed.")
-    customer: str | None = Field(None, description="Name of the customer billed.")
-    customer_address: str | None = Field(None, description="The customer's billing address, one line.")
+    customer: str | None = Field(None, max_length=200, description="Name of the customer billed.")
+    customer_address: str | None = Field(None, max_length=300, description="The customer's billing address, one line.")
     invoice_number: Identifier | None = Field(None, description="The invoice number exactly as printed.")
     issue_date: IsoDate | None = Field(None, description="Invoice date as YYYY-MM-DD.")
     due_date: IsoDate | None = Field(None, description="Payment due date as YYYY-MM-DD; null if not printed.")
     currency: Currency | None = Field(None, description="ISO 4217 currency code, e.g. EUR, USD, GBP, INR.")
-    line_items: list[LineItem] = Field(default_factory=list, description="One entry per billed line, in order.")
+    line_items: list[LineItem] = Field(default_factory=list, max_length=500, description="One entry per billed line, in order.")
     subtotal: Number = Field(None, description="Total before tax (net), as a plain number.")
-    tax_lines: list[TaxLine] = Field(default_factory=list, description="The tax breakdown: one entry per rate.")
+    tax_lines: list[TaxLine] = Field(default_factory=list, max_length=20, description="The tax breakdown: one entry per rate.")
     tax_total: Number = Field(None, description="Total tax amount, as a plain number.")
     total: Number = Field(None, description="The amount due, tax included, as a plain number.")

@@ -1,0 +1,217 @@
+"""`oculo ocr`, `oculo extract`, `oculo verify` and `oculo eval`: documents in, text or checked JSON out."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..engines import ENGINES, open_engine
+from ..errors import InputError
+from .common import build_settings, engine_options, engine_options_with
+
+_ANCHORS = ("auto", "text", "ocr", "none")
+
+
+def _doc_options(f: Any) -> Any:
+    f = click.option("--pages", help="Pages to read, e.g. 1-3,7 (default: all).")(f)
+    f = click.option("--dpi", type=click.FloatRange(min=20, max=1200),
+                     help="Render PDFs at this resolution (default: fit the model's pixel budget).")(f)
+    return f
+
+
+def _files(items: tuple[str, ...], pages: str | None = None) -> list[Path]:
+    """The documents, each PDF opened once up front: a corrupt or locked file is reported before a model loads."""
+    from ..media.documents import is_pdf, text_layer
+    from ..media.sources import expand
+
+    paths = []
+    for src in expand(list(items)) if items else []:
+        if src.path is None:
+            raise InputError(f"{src.name}: documents must be files; download it first")
+        with open(src.path, "rb") as fh:
+            head = fh.read(1024)
+        if is_pdf(head):
+            text_layer(src.path, pages=pages)
+        paths.append(src.path)
+    return paths
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True)
+@engine_options_with(("rapidocr", "tesseract", *ENGINES),
+                     "rapidocr (default, embedded) or tesseract for classic OCR; or a vision-model engine.")
+@click.option("--format", "fmt", type=click.Choice(("text", "markdown", "json")), default="text", show_default=True)
+@_doc_options
+def ocr(files: tuple[str, ...], model: str | None, engine: str | None, system: str | None, fmt: str,
+        pages: str | None, dpi: float | None, **kw: Any) -> None:
+    """Read the text of documents and images (PDF pages, multi-page TIFF, images).
+
+    \b
+    Classic engines give lines with boxes and confidences (--format json); a vision model
+    (--engine ollama|openai|transformers, or -m) transcribes, keeping tables with --format markdown.
+    """
+    from ..tasks.ocr import CLASSIC, ocr_document
+
+    settings, options = build_settings(kw)
+    if engine is None:
+        engine = "auto" if model else "rapidocr"
+    reader: Any = engine if engine in CLASSIC else open_engine(engine, model, settings)
+    for path in _files(files, pages):
+        page_texts = ocr_document(path, reader, fmt=fmt, pages=pages, dpi=dpi, options=options)
+        for p in page_texts:
+            if fmt == "json":
+                click.echo(json.dumps(p.to_dict(), ensure_ascii=False))
+            else:
+                if len(page_texts) > 1 or len(files) > 1:
+                    click.secho(f"== {Path(p.source).name} page {p.page} ==", bold=True)
+                click.echo(p.text)
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True)
+@engine_options
+@click.option("--schema", "schema", default="invoice", show_default=True,
+              help="invoice, receipt, a JSON Schema file, or a pydantic model as module:Class.")
+@click.option("--anchor", type=click.Choice(_ANCHORS), default="auto", show_default=True,
+              help="Put the document's own text in the prompt: the PDF text layer, classic OCR, or nothing.")
+@click.option("--pages-per-request", type=click.IntRange(min=1),
+              help="Pages sent together (default: as many as the model takes).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), help="Also write results to FILE.jsonl or FILE.csv.")
+@click.option("--strict", is_flag=True, help="Exit 1 when any document has warnings.")
+@click.option("--attempts", type=click.IntRange(1, 4), default=4, show_default=True,
+              help="Tries per document when the answer fails validation (temperature rises 0.0 to 0.8).")
+@_doc_options
+def extract(files: tuple[str, ...], model: str | None, engine: str | None, system: str | None, schema: str,
+            anchor: str, pages_per_request: int | None, out: str | None, strict: bool, attempts: int,
+            pages: str | None, dpi: float | None, **kw: Any) -> None:
+    """Extract JSON from documents with a schema, validate it, and check every number against the document.
+
+    \b
+    Example: oculo extract invoice.pdf --schema invoice --out invoices.csv
+    Each result has a status: ok, warnings (a sum that does not add up, a value not in the document), or failed.
+    """
+    from ..schemas import resolve_schema
+    from ..sinks import ResultWriter
+    from ..tasks.extract import extract_document
+
+    resolve_schema(schema)  # a bad schema fails before any model loads
+    paths = _files(files, pages)
+    settings, options = build_settings(kw)
+    eng = open_engine(engine, model, settings)
+    writer = ResultWriter(out)
+    worst = 0
+    try:
+        for path in paths:
+            result = extract_document(path, eng, schema, pages=pages, dpi=dpi, anchor=anchor,
+                                      pages_per_request=pages_per_request, options=options, attempts=attempts)
+            d = result.to_dict()
+            writer.write(d)
+            click.echo(json.dumps(d, ensure_ascii=False))
+            if result.status == "failed":
+                click.echo(f"oculo: error: {path}: extraction failed: {result.error}", err=True)
+                worst = 1
+            elif result.status == "warnings" and strict:
+                worst = 1
+    finally:
+        writer.close()
+    sys.exit(worst)
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--data", "data_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The extraction to check (JSON; an oculo result or the bare record).")
+@click.option("--schema", default="invoice", type=click.Choice(("invoice", "receipt")), show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the verification as JSON.")
+@click.option("--strict", is_flag=True, help="Exit 1 when there are warnings.")
+def verify(file: str, data_path: str, schema: str, as_json: bool, strict: bool) -> None:
+    """Check an extraction made elsewhere against the document's own text: sums, grounding, plausibility."""
+    from ..checks import verify as run_checks
+    from ..media.documents import open_document
+    from ..tasks.extract import _document_text
+
+    try:
+        data = json.loads(Path(data_path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{data_path}: not valid JSON ({e}); pass the extraction as a JSON object") from None
+    if isinstance(data, list) and len(data) == 1:
+        data = data[0]
+    if isinstance(data, dict) and isinstance(data.get("data"), dict):
+        data = data["data"]  # an oculo extract result line
+    if not isinstance(data, dict):
+        raise InputError(f"{data_path}: expected one JSON object with the extracted fields")
+    doc = open_document(file, max_pixels=4_000_000)
+    v = run_checks(data, _document_text(doc, None, "none", "rapidocr"), schema=schema)
+    if as_json:
+        click.echo(json.dumps(v.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(f"{file}: {v.status}")
+        for w in v.to_dict()["warnings"]:
+            click.echo(f"  {w['field']}: {w['message']}")
+    sys.exit(1 if v.status == "failed" or (strict and v.status == "warnings") else 0)
+
+
+@click.command(name="eval")
+@click.option("--data", "folder", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Folder of documents, each with a ground-truth NAME.json beside it.")
+@click.option("--models", required=True, help="Comma-separated models to compare (run with --engine).")
+@click.option("--fields", default=None, help="Comma-separated fields (default: vendor,date,total,tax,line_count).")
+@click.option("--mapping", type=click.Path(exists=True, dir_okay=False),
+              help="JSON mapping oculo field -> ground-truth field (default: invoice2data's names).")
+@click.option("--schema", default="invoice", show_default=True)
+@click.option("--anchor", type=click.Choice(_ANCHORS), default="auto", show_default=True,
+              help="Put the document's own text in the prompt (see `oculo extract`).")
+@click.option("--attempts", type=click.IntRange(1, 4), default=4, show_default=True,
+              help="Tries per document when the answer fails validation.")
+@click.option("--json", "as_json", is_flag=True, help="Print scores as JSON.")
+@engine_options
+@_doc_options
+def eval_(folder: str, models: str, fields: str | None, mapping: str | None, schema: str, anchor: str,
+          attempts: int, as_json: bool, model: str | None, engine: str | None, system: str | None,
+          pages: str | None, dpi: float | None, **kw: Any) -> None:
+    """Compare models on documents with ground truth: a tick or cross per field, score, speed."""
+    from ..tasks.evaluate import FIELDS, evaluate, find_documents, load_mapping
+    from ..tasks.extract import extract_document
+
+    pairs = find_documents(folder)
+    field_list = [f.strip() for f in fields.split(",")] if fields else list(FIELDS)
+    mapping_data = load_mapping(mapping)
+    settings, options = build_settings(kw)
+    scores = []
+    for name in [m.strip() for m in models.split(",") if m.strip()]:
+        eng = open_engine(engine, name, settings)
+        scores.append(evaluate(pairs, name, lambda p, e=eng: extract_document(
+            p, e, schema, pages=pages, dpi=dpi, anchor=anchor, options=options, attempts=attempts),
+            field_list, mapping_data))
+        eng.close()
+    if as_json:
+        click.echo(json.dumps({"documents": len(pairs), "fields": field_list,
+                               "models": [s.to_dict() for s in scores]}, indent=2))
+        return
+    _score_table(scores, field_list, len(pairs))
+
+
+def _score_table(scores: list[Any], fields: list[str], n_docs: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"oculo eval — {n_docs} document(s)")
+    t.add_column("model", overflow="fold")
+    for f in fields:
+        t.add_column(f, justify="center")
+    for col in ("score", "s/doc", "tok/s"):
+        t.add_column(col, justify="right")
+    for s in scores:
+        cells = []
+        for f in fields:
+            marks = s.per_field.get(f, [])
+            ok = sum(marks)
+            cells.append("-" if not marks else "✓" if ok == len(marks) else "✗" if ok == 0 else f"{ok}/{len(marks)}")
+        d = s.to_dict()
+        t.add_row(s.model, *cells, f"{s.score:.0%}", f"{d['seconds_per_document'] or 0:.1f}",
+                  f"{d['tokens_per_s']:.0f}" if d["tokens_per_s"] else "-")
+    Console().print(t)

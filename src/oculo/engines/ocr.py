@@ -1,0 +1,187 @@
+"""Classic OCR engines: text with boxes and confidences, no language model. Offline, deterministic, fast on a CPU.
+
+- `rapidocr`: PaddleOCR's detection and recognition models on onnxruntime; the wheel carries the models.
+- `tesseract`: the `tesseract` program, called once per page with TSV output.
+
+Both hand their words to `ocr_layout.assemble_lines`, so lines and reading order come out the same way whichever
+engine read the page.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from PIL import Image
+
+from ..errors import EngineError, EngineUnavailable
+from .ocr_layout import Box, Line, Word, assemble_lines
+
+__all__ = ["Word", "Line", "OcrPage", "OcrEngine", "RapidOcrEngine", "TesseractEngine", "get_ocr_engine",
+           "OCR_ENGINES", "parse_tesseract_tsv"]
+
+OCR_ENGINES = ("rapidocr", "tesseract")
+TESSERACT_MISSING = "tesseract is not installed; apt-get install tesseract-ocr (or brew install tesseract)"
+
+
+@dataclass
+class OcrPage:
+    lines: list[Line]
+    width: int
+    height: int
+    engine: str = ""
+    seconds: float | None = None
+
+    @property
+    def text(self) -> str:
+        return "\n".join(line.text for line in self.lines)
+
+    def to_dict(self, words: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {"engine": self.engine, "width": self.width, "height": self.height,
+                               "lines": [line.to_dict(words) for line in self.lines]}
+        if self.seconds is not None:
+            out["seconds"] = round(self.seconds, 3)
+        return out
+
+
+@runtime_checkable
+class OcrEngine(Protocol):
+    name: str
+
+    def read(self, image: Image.Image) -> OcrPage: ...
+
+
+class RapidOcrEngine:
+    """PP-OCR models through `rapidocr` (3.x); each detection is a phrase, which the layout step joins into lines."""
+
+    name = "rapidocr"
+
+    def __init__(self, *, text_score: float = 0.5, threads: int | None = None) -> None:
+        try:
+            from rapidocr import RapidOCR
+        except ImportError as e:
+            raise EngineUnavailable(f"rapidocr is not installed ({e.name or e}); pip install 'oculo[ocr]' "
+                                    "(rapidocr and onnxruntime)") from None
+        params: dict[str, Any] = {"Global.log_level": "error", "Global.text_score": text_score}
+        if threads:
+            params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
+        try:
+            self._ocr = RapidOCR(params=params)
+        except Exception as e:  # noqa: BLE001 - missing onnxruntime, unreadable models: say which, in one line
+            raise EngineUnavailable(f"rapidocr cannot start ({_one_line(e)}); reinstall it: "
+                                    "pip install --force-reinstall rapidocr onnxruntime") from None
+        # onnxruntime sessions may run concurrently, but rapidocr's pipeline keeps per-call state: one page at a time.
+        self._lock = threading.Lock()
+
+    def read(self, image: Image.Image) -> OcrPage:
+        rgb = image if image.mode == "RGB" else image.convert("RGB")
+        t0 = time.perf_counter()
+        try:
+            with self._lock:
+                out = self._ocr(rgb)  # a PIL image, not an array: rapidocr takes arrays as BGR
+        except Exception as e:  # noqa: BLE001
+            raise EngineError(f"rapidocr failed on a {rgb.width}x{rgb.height} image ({_one_line(e)})") from None
+        words = []
+        if out.boxes is not None and out.txts is not None:
+            for quad, text, score in zip(out.boxes, out.txts, out.scores):
+                xs = [float(p[0]) for p in quad]
+                ys = [float(p[1]) for p in quad]
+                words.append(Word(str(text), (min(xs), min(ys), max(xs), max(ys)), float(score)))
+        return OcrPage(assemble_lines(words), rgb.width, rgb.height, self.name, time.perf_counter() - t0)
+
+
+class TesseractEngine:
+    """The `tesseract` program (4 or 5) with TSV output: words, boxes and confidences."""
+
+    name = "tesseract"
+
+    def __init__(self, *, lang: str = "eng", psm: int = 3, binary: str | None = None, timeout: float = 300) -> None:
+        self.binary = binary or shutil.which("tesseract")
+        if not self.binary:
+            raise EngineUnavailable(TESSERACT_MISSING)
+        self.lang, self.psm, self.timeout = lang, psm, timeout
+        installed = self._languages()
+        missing = [code for code in lang.split("+") if code not in installed]
+        if missing:
+            have = ", ".join(sorted(installed)) or "none"
+            raise EngineUnavailable(f"tesseract has no {'+'.join(missing)} language data (installed: {have}); "
+                                    f"apt-get install tesseract-ocr-{missing[0]} (or brew install tesseract-lang)")
+
+    def _run(self, args: list[str], data: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        # With OpenMP, tesseract spins several threads per page and is 2-3x slower on a small machine; one is best.
+        env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+        try:
+            return subprocess.run([self.binary, *args], input=data, capture_output=True, env=env,
+                                  timeout=self.timeout, check=False)
+        except FileNotFoundError:
+            raise EngineUnavailable(TESSERACT_MISSING) from None
+        except subprocess.TimeoutExpired:
+            raise EngineError(f"tesseract took over {self.timeout:g} s on one page; shrink the image or lower --dpi") \
+                from None
+
+    def _languages(self) -> set[str]:
+        proc = self._run(["--list-langs"])
+        lines = (proc.stdout or proc.stderr).decode("utf-8", "replace").splitlines()
+        return {ln.strip() for ln in lines[1:] if ln.strip()}  # the first line is "List of available languages..."
+
+    def read(self, image: Image.Image) -> OcrPage:
+        gray = image.convert("L")
+        buf = io.BytesIO()
+        gray.save(buf, "PPM")  # a raw PGM through the pipe: no compression cost, and leptonica reads it from stdin
+        # No --dpi: an image's dpi tag outlives any resize, and tesseract's own estimate from the text height is close.
+        args = ["stdin", "stdout", "-l", self.lang, "--psm", str(self.psm), "tsv"]
+        t0 = time.perf_counter()
+        proc = self._run(args, buf.getvalue())
+        if proc.returncode != 0:
+            err = [ln for ln in proc.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+            raise EngineError(f"tesseract failed ({err[-1] if err else f'exit code {proc.returncode}'}); "
+                              "run it by hand on the image to see why")
+        words = parse_tesseract_tsv(proc.stdout.decode("utf-8", "replace"))
+        return OcrPage(assemble_lines(words), image.width, image.height, self.name, time.perf_counter() - t0)
+
+
+def parse_tesseract_tsv(tsv: str) -> list[Word]:
+    """Words (level 5 rows) from tesseract's TSV; other levels are its own layout, which we redo ourselves."""
+    words = []
+    for row in tsv.splitlines()[1:]:
+        cols = row.split("\t")
+        if len(cols) < 12 or cols[0] != "5" or not cols[11].strip():
+            continue
+        try:
+            left, top, width, height = (int(c) for c in cols[6:10])
+            conf = float(cols[10])
+        except ValueError:
+            continue
+        box: Box = (left, top, left + width, top + height)
+        words.append(Word(cols[11].strip(), box, min(max(conf / 100, 0.0), 1.0)))
+    return words
+
+
+_CACHE: dict[tuple[str, tuple[tuple[str, Any], ...]], OcrEngine] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def get_ocr_engine(name: str, **options: Any) -> OcrEngine:
+    """A shared engine by name ("rapidocr" or "tesseract"): models load once per process and options set."""
+    key = (name.lower(), tuple(sorted(options.items())))
+    with _CACHE_LOCK:
+        engine = _CACHE.get(key)
+        if engine is None:
+            if key[0] == "rapidocr":
+                engine = RapidOcrEngine(**options)
+            elif key[0] == "tesseract":
+                engine = TesseractEngine(**options)
+            else:
+                raise EngineUnavailable(f"unknown OCR engine {name!r}; choose {' or '.join(OCR_ENGINES)}")
+            _CACHE[key] = engine
+        return engine
+
+
+def _one_line(e: BaseException) -> str:
+    return (" ".join(str(e).split()) or type(e).__name__)[:200]

@@ -1,0 +1,151 @@
+"""Documents end to end through the CLI: extract (tiny in-process model), verify, eval, and bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from .conftest import cli_env
+from .test_e2e import oculo
+
+pytestmark = pytest.mark.slow
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "invoices"
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="the shared sample invoices are not beside the repo")
+
+# A schema a random-weight model can always finish (bounded strings and numbers): the output is meaningless,
+# but it must be schema-valid and come with a verification status.
+BOUNDED_INVOICE = {
+    "type": "object",
+    "properties": {
+        "vendor": {"type": "string", "maxLength": 24},
+        "invoice_number": {"type": "string", "maxLength": 12},
+        "issue_date": {"type": "string", "pattern": "^20[0-9]{2}-[0-9]{2}-[0-9]{2}$"},
+        "total": {"type": "number", "minimum": 0, "maximum": 99999},
+    },
+    "required": ["vendor", "invoice_number", "issue_date", "total"],
+    "additionalProperties": False,
+}
+
+
+@pytest.fixture(scope="module")
+def bounded_schema(tmp_path_factory) -> Path:
+    p = tmp_path_factory.mktemp("schemas") / "bounded_invoice.json"
+    p.write_text(json.dumps(BOUNDED_INVOICE))
+    return p
+
+
+@needs_shared
+def test_extract_from_a_pdf_with_the_tiny_model(tiny_qwen, bounded_schema, tmp_path):
+    import jsonschema
+
+    out_csv = tmp_path / "out.csv"
+    proc = oculo("extract", str(SHARED / "AmazonWebServices.pdf"), "--schema", str(bounded_schema),
+                 "--engine", "transformers", "-m", str(tiny_qwen), "--max-tokens", "120", "--attempts", "1",
+                 "--out", str(out_csv))
+    result = json.loads(proc.stdout.decode().splitlines()[-1])
+    assert result["status"] in {"ok", "warnings"}, proc.stderr.decode()
+    jsonschema.validate(result["data"], BOUNDED_INVOICE)
+    assert result["anchor"] == "text"  # a born-digital PDF: its own text went into the prompt
+    # Random weights invent the total, so verification must flag it as not found in the document.
+    assert any(w["field"] == "total" and w["code"] == "not_grounded" for w in result["warnings"])
+    assert proc.returncode == 0
+    rows = list(csv.DictReader(out_csv.open()))
+    assert rows[0]["source"].endswith("AmazonWebServices.pdf") and rows[0]["total"] == str(result["data"]["total"])
+
+
+@needs_shared
+def test_strict_exits_nonzero_on_warnings(tiny_qwen, bounded_schema):
+    proc = oculo("extract", str(SHARED / "AmazonWebServices.pdf"), "--schema", str(bounded_schema), "--strict",
+                 "--engine", "transformers", "-m", str(tiny_qwen), "--max-tokens", "120", "--attempts", "1")
+    assert proc.returncode == 1
+
+
+@needs_shared
+def test_verify_an_outside_extraction(tmp_path):
+    good = {"vendor": "Amazon Web Services", "invoice_number": "42183017", "issue_date": "2014-08-03",
+            "currency": "USD", "total": 4.11, "subtotal": 4.11}
+    bad = dict(good, total=41.1, issue_date="2014-03-08")
+    for data, status in ((good, "ok"), (bad, "warnings")):
+        path = tmp_path / "x.json"
+        path.write_text(json.dumps(data))
+        proc = oculo("verify", str(SHARED / "AmazonWebServices.pdf"), "--data", str(path), "--json")
+        out = json.loads(proc.stdout)
+        assert out["status"] == status, out
+    fields = {w["field"] for w in out["warnings"]}
+    assert "total" in fields
+    proc = oculo("verify", str(SHARED / "AmazonWebServices.pdf"), "--data", str(path), "--strict")
+    assert proc.returncode == 1 and "total" in proc.stdout.decode()
+
+
+@needs_shared
+def test_eval_prints_the_table_for_the_tiny_model(tiny_qwen, bounded_schema):
+    proc = oculo("eval", "--data", str(SHARED), "--models", str(tiny_qwen), "--engine", "transformers",
+                 "--schema", str(bounded_schema), "--fields", "vendor,date,total", "--max-tokens", "100",
+                 "--pages", "1", "--anchor", "none", "--attempts", "1", "--json", timeout=900)
+    assert proc.returncode == 0, proc.stderr.decode()
+    out = json.loads(proc.stdout)
+    assert out["documents"] >= 10 and out["fields"] == ["vendor", "date", "total"]
+    row = out["models"][0]
+    assert row["documents"] == out["documents"] and 0 <= row["score"] <= 1
+    from oculo.tasks.evaluate import find_documents
+
+    with_total = [t for _, t in find_documents(SHARED) if (json.loads(t.read_text())[0]).get("amount") is not None]
+    assert row["fields"]["total"]["scored"] == len(with_total)  # a truth without a total is not scored
+
+
+def test_bad_pdf_and_bad_schema_are_one_line(tmp_path):
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog")
+    schema = tmp_path / "schema.json"
+    schema.write_text("{\"type\": \"object\", \"properties\": 5}")
+    env = cli_env(OLLAMA_HOST="127.0.0.1:9")
+    for args, name in (((str(broken), "--engine", "ollama", "-m", "x"), "broken.pdf"),
+                       (("--schema", str(schema), str(broken)), "schema.json"),
+                       (("--schema", "nosuchmodule:Thing", str(broken)), "nosuchmodule")):
+        proc = oculo("extract", *args, env=env)
+        err = proc.stderr.decode().strip()
+        assert proc.returncode == 1 and len(err.splitlines()) == 1 and name in err, err
+
+
+@needs_shared
+def test_ocr_classic_json_has_lines_with_boxes_and_confidence():
+    proc = oculo("ocr", str(SHARED / "oyo.png"), "--format", "json")
+    assert proc.returncode == 0, proc.stderr.decode()
+    page = json.loads(proc.stdout.decode().splitlines()[0])
+    assert page["engine"] == "rapidocr" and "1939" in page["text"]
+    line = page["lines"][0]
+    assert len(line["box"]) == 4 and 0 < line["confidence"] <= 1
+
+
+@needs_shared
+def test_ocr_tesseract_reads_the_invoice_number():
+    import shutil
+
+    if not shutil.which("tesseract"):
+        pytest.skip("tesseract is not installed (CI installs tesseract-ocr)")
+    proc = oculo("ocr", str(SHARED / "AmazonWebServices.pdf"), "--engine", "tesseract", "--pages", "1")
+    assert proc.returncode == 0 and "42183017" in proc.stdout.decode()
+
+
+@needs_shared
+def test_ocr_through_a_vision_model_gives_text_per_page(tiny_qwen):
+    proc = oculo("ocr", str(SHARED / "coolblue1.pdf"), "--engine", "transformers", "-m", str(tiny_qwen),
+                 "--max-tokens", "8", "--format", "json")
+    assert proc.returncode == 0, proc.stderr.decode()
+    pages = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert [p["page"] for p in pages] == list(range(1, len(pages) + 1))
+    assert all(p["engine"].startswith("transformers:") and p["stats"]["generated_tokens"] > 0 for p in pages)
+
+
+def test_ocr_bad_page_spec_is_one_line(tmp_path):
+    from PIL import Image
+
+    pdf = tmp_path / "two.pdf"
+    Image.new("RGB", (200, 200), "white").save(pdf, save_all=True, append_images=[Image.new("RGB", (200, 200))])
+    proc = oculo("ocr", str(pdf), "--pages", "5")
+    err = proc.stderr.decode().strip()
+    assert proc.returncode == 1 and len(err.splitlines()) == 1 and "two.pdf" in err
