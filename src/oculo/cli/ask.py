@@ -10,7 +10,7 @@ import click
 
 from .. import api
 from ..engines import Engine, Reply, open_engine
-from .common import build_settings, engine_options, load_schema
+from .common import build_settings, engine_options
 
 _IMAGES_HELP = "Image paths, globs, folders, http(s) URLs, or - for stdin."
 
@@ -60,7 +60,8 @@ def _stream(engine: Engine, request: Any) -> Reply:
 @click.argument("prompt")
 @click.argument("images", nargs=-1)
 @engine_options
-@click.option("--schema", "schema_path", type=click.Path(dir_okay=False), help="JSON Schema file the answer must match.")
+@click.option("--schema", "schema_path", help="What the answer must match: a JSON Schema file, invoice, receipt, "
+              "or a pydantic model as module:Class.")
 @click.option("--each", is_flag=True, help="Ask about each image separately instead of all in one request.")
 @_output_options
 def ask(prompt: str, images: tuple[str, ...], model: str | None, engine: str | None, system: str | None,
@@ -72,7 +73,11 @@ def ask(prompt: str, images: tuple[str, ...], model: str | None, engine: str | N
     Example: oculo ask "What is written on the sign?" photo.jpg
     """
     settings, options = build_settings(kw)
-    schema = load_schema(schema_path)
+    schema = None
+    if schema_path:
+        from ..schemas import resolve_schema
+
+        schema = resolve_schema(schema_path)[0]
     eng = open_engine(engine, model, settings)
     parts = api.load_images(list(images), eng)
     if each and len(parts) > 1:

@@ -91,18 +91,3 @@ def build_settings(kw: dict[str, Any]) -> tuple[EngineSettings, Options]:
     options = Options(max_tokens=kw.pop("max_tokens", None), temperature=kw.pop("temperature", None),
                       seed=kw.pop("seed", None), stop=list(kw.pop("stop", ()) or ()), extra=extra)
     return settings, options
-
-
-def load_schema(path: str | None) -> dict[str, Any] | None:
-    if not path:
-        return None
-    try:
-        with open(path, encoding="utf-8") as fh:
-            schema = json.load(fh)
-    except OSError as e:
-        raise OculoError(f"{path}: cannot read the schema ({e.strerror}); check the path") from None
-    except json.JSONDecodeError as e:
-        raise OculoError(f"{path}: not valid JSON ({e.msg}, line {e.lineno}); fix the schema file") from None
-    if not isinstance(schema, dict):
-        raise OculoError(f"{path}: a JSON Schema must be an object; fix the schema file")
-    return schema
