@@ -149,3 +149,20 @@ def test_ocr_bad_page_spec_is_one_line(tmp_path):
     proc = oculo("ocr", str(pdf), "--pages", "5")
     err = proc.stderr.decode().strip()
     assert proc.returncode == 1 and len(err.splitlines()) == 1 and "two.pdf" in err
+
+
+@needs_shared
+def test_folder_include_exclude_and_from_list_pick_the_documents(tmp_path):
+    import shutil
+
+    for name in ("oyo.png", "AmazonWebServices.pdf", "coolblue1.pdf"):
+        shutil.copy(SHARED / name, tmp_path / name)
+    (tmp_path / "notes.txt").write_text("not a document")
+    proc = oculo("ocr", str(tmp_path), "--exclude", "coolblue*", "--format", "json", "--pages", "1")
+    assert proc.returncode == 0, proc.stderr.decode()
+    sources = {Path(json.loads(line)["source"]).name for line in proc.stdout.decode().splitlines()}
+    assert sources == {"oyo.png", "AmazonWebServices.pdf"}
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"# the one to read\n{tmp_path / 'oyo.png'}\n\n")
+    proc = oculo("ocr", "--from-list", str(listing), "--format", "json")
+    assert [Path(json.loads(line)["source"]).name for line in proc.stdout.decode().splitlines()] == ["oyo.png"]

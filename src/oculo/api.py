@@ -20,7 +20,8 @@ def _engine(engine: Engine | str | None, model: str | None, settings: EngineSett
     return engine if isinstance(engine, Engine) else open_engine(engine, model, settings)
 
 
-def load_images(images: Sequence[Any], engine: Engine) -> list[ImagePart]:
+def load_images(images: Sequence[Any], engine: Engine, *, include: Sequence[str] = (),
+                exclude: Sequence[str] = ()) -> list[ImagePart]:
     """Paths, globs, folders, URLs, `-` and bytes, decoded and sized for this engine's model."""
     from .media import ImageLimits, expand, load_all
 
@@ -32,9 +33,11 @@ def load_images(images: Sequence[Any], engine: Engine) -> list[ImagePart]:
         out: list[ImagePart] = []
         limits = ImageLimits.from_capabilities(engine.capabilities())
         for i in images:
-            out.extend([i] if isinstance(i, ImagePart) else load_all(expand([i]), limits))
+            out.extend([i] if isinstance(i, ImagePart) else
+                       load_all(expand([i], include=include, exclude=exclude), limits))
         return out
-    return load_all(expand(raw), ImageLimits.from_capabilities(engine.capabilities()))
+    sources = expand(raw, include=include, exclude=exclude)  # missing files fail before the model loads
+    return load_all(sources, ImageLimits.from_capabilities(engine.capabilities()))
 
 
 def schema_of(schema: Any) -> tuple[dict[str, Any] | None, Any]:

@@ -10,7 +10,7 @@ import click
 
 from .. import api
 from ..engines import Engine, Reply, open_engine
-from .common import build_settings, engine_options
+from .common import build_settings, engine_options, gather_inputs, input_options
 
 _IMAGES_HELP = "Image paths, globs, folders, http(s) URLs, or - for stdin."
 
@@ -59,6 +59,7 @@ def _stream(engine: Engine, request: Any) -> Reply:
 @click.command()
 @click.argument("prompt")
 @click.argument("images", nargs=-1)
+@input_options
 @engine_options
 @click.option("--schema", "schema_path", help="What the answer must match: a JSON Schema file, invoice, receipt, "
               "or a pydantic model as module:Class.")
@@ -72,6 +73,7 @@ def ask(prompt: str, images: tuple[str, ...], model: str | None, engine: str | N
     Images: paths, globs, folders, http(s) URLs, or - for stdin.
     Example: oculo ask "What is written on the sign?" photo.jpg
     """
+    inputs, filters = gather_inputs(images, kw, required=False)
     settings, options = build_settings(kw)
     schema = None
     if schema_path:
@@ -79,7 +81,7 @@ def ask(prompt: str, images: tuple[str, ...], model: str | None, engine: str | N
 
         schema = resolve_schema(schema_path)[0]
     eng = open_engine(engine, model, settings)
-    parts = api.load_images(list(images), eng)
+    parts = api.load_images(inputs, eng, **filters)
     if each and len(parts) > 1:
         requests = [api.build_request(prompt, [p], system, options, schema) for p in parts]
         replies = eng.generate(requests)
@@ -98,7 +100,8 @@ def ask(prompt: str, images: tuple[str, ...], model: str | None, engine: str | N
 
 
 @click.command()
-@click.argument("images", nargs=-1, required=True)
+@click.argument("images", nargs=-1)
+@input_options
 @engine_options
 @click.option("--prompt", default=api.DESCRIBE_PROMPT, show_default=False, help="Override the describe prompt.")
 @_output_options
@@ -110,9 +113,10 @@ def describe(images: tuple[str, ...], model: str | None, engine: str | None, sys
     Images: paths, globs, folders, http(s) URLs, or - for stdin.
     Several images are described one by one, batched where the engine allows.
     """
+    inputs, filters = gather_inputs(images, kw)
     settings, options = build_settings(kw)
     eng = open_engine(engine, model, settings)
-    parts = api.load_images(list(images), eng)
+    parts = api.load_images(inputs, eng, **filters)
     if len(parts) == 1 and _streaming(stream, as_json):
         reply = _stream(eng, api.build_request(prompt, parts, system, options, None))
         _finish([(parts[0].name, reply)])

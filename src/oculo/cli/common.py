@@ -91,3 +91,28 @@ def build_settings(kw: dict[str, Any]) -> tuple[EngineSettings, Options]:
     options = Options(max_tokens=kw.pop("max_tokens", None), temperature=kw.pop("temperature", None),
                       seed=kw.pop("seed", None), stop=list(kw.pop("stop", ()) or ()), extra=extra)
     return settings, options
+
+
+def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--include/--exclude for folders and globs, and --from-list for inputs kept in a file."""
+    f = click.option("--from-list", "from_list", type=click.Path(dir_okay=False),
+                     help="Also read inputs from FILE, one path or URL a line.")(f)
+    f = click.option("--exclude", multiple=True, metavar="PATTERN",
+                     help="Skip files in folders/globs matching this pattern, e.g. '*_thumb.*' (repeatable).")(f)
+    f = click.option("--include", multiple=True, metavar="PATTERN",
+                     help="Only files in folders/globs matching this pattern, e.g. 'scans/*.png' (repeatable).")(f)
+    return f
+
+
+def gather_inputs(items: tuple[str, ...], kw: dict[str, Any], *,
+                  required: bool = True) -> tuple[list[str], dict[str, tuple[str, ...]]]:
+    """The inputs from arguments and --from-list, and the include/exclude filters, taken out of `kw`."""
+    from ..media.sources import read_list
+
+    inputs = list(items)
+    from_list = kw.pop("from_list", None)
+    if from_list:
+        inputs += read_list(from_list)
+    if required and not inputs:
+        raise click.UsageError("give at least one input (a file, folder, glob or URL) or --from-list FILE")
+    return inputs, {"include": tuple(kw.pop("include", ()) or ()), "exclude": tuple(kw.pop("exclude", ()) or ())}

@@ -11,7 +11,7 @@ import click
 
 from ..engines import ENGINES, open_engine
 from ..errors import InputError
-from .common import build_settings, engine_options, engine_options_with
+from .common import build_settings, engine_options, engine_options_with, gather_inputs, input_options
 
 _ANCHORS = ("auto", "text", "ocr", "none")
 
@@ -23,13 +23,14 @@ def _doc_options(f: Any) -> Any:
     return f
 
 
-def _files(items: tuple[str, ...], pages: str | None = None) -> list[Path]:
+def _files(items: tuple[str, ...], kw: dict[str, Any], pages: str | None = None) -> list[Path]:
     """The documents, each PDF opened once up front: a corrupt or locked file is reported before a model loads."""
     from ..media.documents import is_pdf, text_layer
-    from ..media.sources import expand
+    from ..media.sources import DOCUMENT_EXTENSIONS, expand
 
+    inputs, filters = gather_inputs(items, kw)
     paths = []
-    for src in expand(list(items)) if items else []:
+    for src in expand(inputs, extensions=DOCUMENT_EXTENSIONS, **filters):
         if src.path is None:
             raise InputError(f"{src.name}: documents must be files; download it first")
         with open(src.path, "rb") as fh:
@@ -41,7 +42,8 @@ def _files(items: tuple[str, ...], pages: str | None = None) -> list[Path]:
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True)
+@click.argument("files", nargs=-1)
+@input_options
 @engine_options_with(("rapidocr", "tesseract", *ENGINES),
                      "rapidocr (default, embedded) or tesseract for classic OCR; or a vision-model engine.")
 @click.option("--format", "fmt", type=click.Choice(("text", "markdown", "json")), default="text", show_default=True)
@@ -56,23 +58,25 @@ def ocr(files: tuple[str, ...], model: str | None, engine: str | None, system: s
     """
     from ..tasks.ocr import CLASSIC, ocr_document
 
+    paths = _files(files, kw, pages)
     settings, options = build_settings(kw)
     if engine is None:
         engine = "auto" if model else "rapidocr"
     reader: Any = engine if engine in CLASSIC else open_engine(engine, model, settings)
-    for path in _files(files, pages):
+    for path in paths:
         page_texts = ocr_document(path, reader, fmt=fmt, pages=pages, dpi=dpi, options=options)
         for p in page_texts:
             if fmt == "json":
                 click.echo(json.dumps(p.to_dict(), ensure_ascii=False))
             else:
-                if len(page_texts) > 1 or len(files) > 1:
+                if len(page_texts) > 1 or len(paths) > 1:
                     click.secho(f"== {Path(p.source).name} page {p.page} ==", bold=True)
                 click.echo(p.text)
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True)
+@click.argument("files", nargs=-1)
+@input_options
 @engine_options
 @click.option("--schema", "schema", default="invoice", show_default=True,
               help="invoice, receipt, a JSON Schema file, or a pydantic model as module:Class.")
@@ -99,7 +103,7 @@ def extract(files: tuple[str, ...], model: str | None, engine: str | None, syste
     from ..tasks.extract import extract_document
 
     resolve_schema(schema)  # a bad schema fails before any model loads
-    paths = _files(files, pages)
+    paths = _files(files, kw, pages)
     settings, options = build_settings(kw)
     eng = open_engine(engine, model, settings)
     writer = ResultWriter(out)

@@ -19,9 +19,10 @@ import httpx
 
 from ..errors import InputError
 
-__all__ = ["Source", "expand", "fetch_url", "IMAGE_EXTENSIONS", "MAX_URL_BYTES"]
+__all__ = ["Source", "expand", "fetch_url", "read_list", "IMAGE_EXTENSIONS", "DOCUMENT_EXTENSIONS", "MAX_URL_BYTES"]
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+DOCUMENT_EXTENSIONS = IMAGE_EXTENSIONS | {".pdf"}
 MAX_URL_BYTES = 50 * 2**20
 DEFAULT_TIMEOUT = httpx.Timeout(30, connect=10)
 
@@ -73,6 +74,7 @@ def expand(
     stdin: BinaryIO | None = None,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    extensions: frozenset[str] = IMAGE_EXTENSIONS,
 ) -> list[Source]:
     """Expand inputs in order; a folder yields its images (recursively, sorted), a glob its matching files.
 
@@ -103,9 +105,24 @@ def expand(
             continue
         if _OTHER_SCHEME.match(text):
             raise InputError(f"{text}: only http(s) URLs can be fetched; download it and pass the file")
-        for path in _expand_path(text, include, exclude):
+        for path in _expand_path(text, include, exclude, extensions):
             add(Source.from_path(path), os.path.realpath(path))
     return out
+
+
+def read_list(path: str) -> list[str]:
+    """`--from-list FILE`: one path or URL a line; blank lines and # comments skipped."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = [line.strip() for line in fh]
+    except OSError as e:
+        raise InputError(f"{path}: cannot read the list ({e.strerror}); check the path") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text file; pass one path or URL a line, UTF-8") from None
+    items = [line for line in lines if line and not line.startswith("#")]
+    if not items:
+        raise InputError(f"{path}: the list is empty; put one path or URL a line")
+    return items
 
 
 def _read_stdin(stdin: BinaryIO | None) -> bytes:
@@ -115,15 +132,17 @@ def _read_stdin(stdin: BinaryIO | None) -> bytes:
     return stream.read()
 
 
-def _expand_path(text: str, include: Sequence[str], exclude: Sequence[str]) -> list[str]:
+def _expand_path(text: str, include: Sequence[str], exclude: Sequence[str],
+                 extensions: frozenset[str] = IMAGE_EXTENSIONS) -> list[str]:
     # An existing path wins over glob syntax, so a file really named "shot[1].png" still works.
     if os.path.isfile(text):
         return [text]
     if os.path.isdir(text):
-        found = _walk(text)
+        found = _walk(text, extensions)
         if not found:
-            exts = ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
-            raise InputError(f"{text}: no images in this folder ({exts}); check the folder")
+            exts = ", ".join(sorted(e.lstrip(".") for e in extensions))
+            kind = "images" if extensions == IMAGE_EXTENSIONS else "images or documents"
+            raise InputError(f"{text}: no {kind} in this folder ({exts}); check the folder")
         kept = _filter(found, text, include, exclude)
         if not kept:
             raise InputError(f"{text}: none of its {len(found)} images match the include/exclude patterns; check them")
@@ -139,13 +158,13 @@ def _expand_path(text: str, include: Sequence[str], exclude: Sequence[str]) -> l
     raise InputError(f"{text}: no such file; check the path")
 
 
-def _walk(root: str) -> list[str]:
+def _walk(root: str, extensions: frozenset[str] = IMAGE_EXTENSIONS) -> list[str]:
     found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
         # Hidden folders (.git, .thumbnails) and macOS "._x.jpg" resource forks hold no images the user meant.
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for f in filenames:
-            if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS:
+            if not f.startswith(".") and os.path.splitext(f)[1].lower() in extensions:
                 found.append(os.path.join(dirpath, f))
     # Sort on the relative POSIX path so the order is the same on every OS and file system.
     return sorted(found, key=lambda p: Path(os.path.relpath(p, root)).as_posix())

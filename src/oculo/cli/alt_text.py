@@ -1,0 +1,139 @@
+"""`oculo alt-text`: short alt text for images, to a CSV or straight into the HTML that shows them."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import api, html_alt
+from ..engines import ImagePart, Stats, open_engine
+from ..errors import OculoError
+from ..tasks.alt_text import DEFAULT_MAX_CHARS, AltText, alt_texts
+from .common import build_settings, engine_options
+
+
+def _load_each(inputs: list[Any], eng: Any) -> list[tuple[str, ImagePart | None, str | None]]:
+    """Load inputs one source at a time, so one unreadable image is one failed row, not a failed run."""
+    from ..media import expand
+
+    out: list[tuple[str, ImagePart | None, str | None]] = []
+    for src in expand(inputs):
+        raw: Any = src.data if src.data is not None else (src.url or os.fspath(src.path or src.name))
+        try:
+            out.append((src.name, api.load_images([raw], eng)[0], None))
+        except OculoError as e:
+            out.append((src.name, None, str(e)))
+    return out
+
+
+def _write_csv(path: str, results: list[AltText]) -> None:
+    try:
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["path", "alt_text", "error"])
+            for r in results:
+                w.writerow([r.source, r.text, r.error or ""])
+    except OSError as e:
+        raise OculoError(f"{path}: cannot write the CSV ({e.strerror or e}); check the folder") from None
+
+
+@click.command("alt-text")
+@click.argument("inputs", nargs=-1)
+@engine_options
+@click.option("--max-chars", type=click.IntRange(min=10), default=DEFAULT_MAX_CHARS, show_default=True,
+              help="Longest alt text allowed; longer answers are cut at a word boundary.")
+@click.option("--out", "out_csv", type=click.Path(dir_okay=False), help="Write a CSV: path, alt_text, error.")
+@click.option("--html", "html_dir", type=click.Path(file_okay=False, exists=True),
+              help="Folder of HTML files: fill their missing alt attributes (describes the images they use "
+                   "when no INPUTS are given).")
+@click.option("--write", is_flag=True, help="With --html: change the files (a .bak copy is kept); default is a dry run.")
+@click.option("--overwrite", is_flag=True, help="With --html: replace alt text that is already there too.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image.")
+def alt_text(inputs: tuple[str, ...], model: str | None, engine: str | None, system: str | None, max_chars: int,
+             out_csv: str | None, html_dir: str | None, write: bool, overwrite: bool, as_json: bool,
+             **kw: Any) -> None:
+    """Write short alt text for INPUTS, or for the images used by the HTML files under --html DIR.
+
+    \b
+    Inputs: image paths, globs, folders, http(s) URLs, or - for stdin.
+    Examples:
+      oculo alt-text photos/ --out alt.csv
+      oculo alt-text --html site/ --write
+    """
+    if not inputs and not html_dir:
+        raise click.UsageError("give images to describe, or --html DIR")
+    if (write or overwrite) and not html_dir:
+        raise click.UsageError("--write and --overwrite need --html DIR")
+    settings, options = build_settings(kw)
+    refs = html_alt.scan(html_dir) if html_dir else []
+    eng = open_engine(engine, model, settings)
+    try:
+        results = _describe(eng, list(inputs), refs, overwrite, max_chars, options, system)
+    finally:
+        eng.close()
+
+    for r in results:
+        if as_json:
+            click.echo(json.dumps(r.to_dict(), ensure_ascii=False))
+        elif not r.error:
+            click.echo(f"{r.source}\t{r.text}")
+    if out_csv:
+        _write_csv(out_csv, results)
+    if html_dir:
+        _update_html(html_dir, refs, results, overwrite, write, quiet=as_json)
+    failed = [r for r in results if r.error]
+    for r in failed:
+        click.echo(f"oculo: error: {r.source}: {r.error}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+def _describe(eng: Any, inputs: list[str], refs: list[html_alt.ImgRef], overwrite: bool, max_chars: int,
+              options: Any, system: str | None) -> list[AltText]:
+    contexts: dict[str, str | None] = {}
+    if not inputs:
+        # Only images some page still needs alt text for; a missing file is reported with the HTML, not here.
+        for ref in refs:
+            if (overwrite or not ref.alt) and ref.image_path.is_file():
+                contexts.setdefault(str(ref.image_path), ref.context)
+        inputs = list(contexts)
+    loaded = _load_each(inputs, eng) if inputs else []
+    ok = [(name, part) for name, part, err in loaded if part is not None]
+    ctx = [contexts.get(name) or _file_context(name) for name, _ in ok]
+    described = iter(alt_texts(eng, [p for _, p in ok], max_chars, ctx, options=options, system=system))
+    return [next(described) if part is not None else AltText(name, "", err, Stats())
+            for name, part, err in loaded]
+
+
+def _file_context(name: str) -> str | None:
+    # A descriptive file name ("golden-gate-at-dusk.jpg") helps; the prompt tells the model to trust the pixels.
+    stem = Path(name.split("?", 1)[0]).stem.replace("-", " ").replace("_", " ").strip()
+    return f'file name "{stem}"' if stem and any(c.isalpha() for c in stem) else None
+
+
+def _update_html(html_dir: str, refs: list[html_alt.ImgRef], results: list[AltText], overwrite: bool,
+                 write: bool, quiet: bool) -> None:
+    texts = {os.path.abspath(r.source): r.text for r in results if r.text and "://" not in r.source}
+    changes = html_alt.plan(html_dir, texts, overwrite, refs=refs)
+    for c in changes:
+        old = "" if c.old_alt is None else f' (was alt="{c.old_alt}")'
+        line = f'{c.html_path}:{c.line}: {c.image_path.name} alt="{c.new_alt}"{old}'
+        click.echo(line, err=quiet)
+    missing = html_alt.undescribed(refs, texts, overwrite)
+    for ref in missing:
+        why = "no such file" if not ref.image_path.is_file() else "not described"
+        click.echo(f"oculo: note: {ref.html_path}:{ref.line}: {ref.image_path} ({why}); alt left as it is", err=True)
+    if not changes:
+        click.echo("oculo: no alt attributes to change", err=True)
+    elif write:
+        written = html_alt.apply(changes)
+        click.echo(f"oculo: updated {len(changes)} alt attribute(s) in {len(written)} file(s); "
+                   "originals kept as .bak", err=True)
+    else:
+        click.echo(f"oculo: dry run: {len(changes)} alt attribute(s) would change; pass --write to apply", err=True)

@@ -1,0 +1,131 @@
+"""`oculo jobs`: list, inspect and export the batch jobs kept in the job store."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import InputError
+from .common import OculoGroup
+
+__all__ = ["jobs"]
+
+_store_option = click.option(
+    "--store", "store_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="The job store (default: oculo's data folder, jobs.sqlite3).")
+
+
+def _open(ctx: click.Context, store_path: Path | None, *, must_exist: bool = False) -> Any:
+    from ..batch.store import Store, default_store_path
+
+    path = store_path or (ctx.obj or {}).get("store_path") or default_store_path()
+    if must_exist and not Path(path).exists():
+        return None
+    return Store(path)
+
+
+def _job_or_fail(store: Any, job_id: int, path: Path | None) -> Any:
+    job = store.job(job_id) if store is not None else None
+    if job is None:
+        where = f" in {store.path}" if store is not None else (f" in {path}" if path else "")
+        raise InputError(f"no job {job_id}{where}; `oculo jobs` lists the jobs there")
+    return job
+
+
+@click.group(cls=OculoGroup, invoke_without_command=True)
+@_store_option
+@click.pass_context
+def jobs(ctx: click.Context, store_path: Path | None) -> None:
+    """List batch jobs (id, created, task, model, done/failed/pending/total)."""
+    ctx.ensure_object(dict)
+    if store_path is not None:
+        ctx.obj["store_path"] = store_path
+    if ctx.invoked_subcommand is not None:
+        return
+    store = _open(ctx, store_path, must_exist=True)
+    rows = store.jobs() if store is not None else []
+    if not rows:
+        click.echo("no jobs yet")
+        return
+    click.echo(f"{'id':>5}  {'created':<25}  {'task':<10}  {'model':<28}  {'done':>6}  {'failed':>6}  "
+               f"{'pending':>7}  {'total':>6}")
+    for j in rows:
+        click.echo(f"{j.id:>5}  {j.created:<25}  {j.task or '-':<10}  {j.model or '-':<28}  {j.done:>6}  "
+                   f"{j.failed:>6}  {j.pending:>7}  {j.total:>6}")
+    store.close()
+
+
+@jobs.command("show")
+@click.argument("job_id", type=int)
+@_store_option
+@click.pass_context
+def show(ctx: click.Context, job_id: int, store_path: Path | None) -> None:
+    """One job's summary and its failed items with their errors."""
+    store = _open(ctx, store_path, must_exist=True)
+    job = _job_or_fail(store, job_id, store_path)
+    command = " ".join(job.command) if isinstance(job.command, list) else (job.command or "-")
+    click.echo(f"job {job.id}  created {job.created}  status {job.status}")
+    click.echo(f"command: {command}")
+    click.echo(f"task: {job.task or '-'}  model: {job.model or '-'}  engine: {job.engine or '-'}")
+    if job.options:
+        click.echo(f"options: {json.dumps(job.options, ensure_ascii=False)}")
+    click.echo(f"items: {job.total} total, {job.done} done, {job.failed} failed, {job.pending} pending")
+    failed = store.items(job_id, "failed")
+    if failed:
+        click.echo("failed:")
+        for it in failed:
+            where = (it.source or it.key[:12]) + (f" [{it.part}]" if it.part else "")
+            click.echo(f"  {where}: {it.error} (attempts: {it.attempts})")
+    store.close()
+
+
+@jobs.command("export")
+@click.argument("job_id", type=int)
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="FILE.jsonl or FILE.csv (CSV flattens the output one level).")
+@_store_option
+@click.pass_context
+def export(ctx: click.Context, job_id: int, out: Path, store_path: Path | None) -> None:
+    """Write a job's finished results again, from the store."""
+    suffix = out.suffix.lower()
+    if suffix not in (".jsonl", ".csv"):
+        raise click.BadParameter("the file name must end in .jsonl or .csv", param_hint="--out")
+    store = _open(ctx, store_path, must_exist=True)
+    _job_or_fail(store, job_id, store_path)
+    rows = store.items(job_id, "done")
+    store.close()
+    if suffix == ".jsonl":
+        with out.open("w", encoding="utf-8") as f:
+            for it in rows:
+                f.write(json.dumps({"source": it.source, "part": it.part, "key": it.key, "output": it.output,
+                                    "stats": it.stats}, ensure_ascii=False) + "\n")
+    else:
+        _write_csv(out, rows)
+    click.echo(f"wrote {len(rows)} result(s) to {out}", err=True)
+
+
+def _flat(output: Any) -> dict[str, Any]:
+    if not isinstance(output, dict):
+        return {"output": _cell(output)}
+    return {k: _cell(v) for k, v in output.items()}
+
+
+def _cell(v: Any) -> Any:
+    # Deeper structure stays JSON in one cell: a spreadsheet cannot show it better, and it round-trips.
+    return json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v
+
+
+def _write_csv(out: Path, rows: list[Any]) -> None:
+    flat = [_flat(it.output) for it in rows]
+    columns = ["source", "part", "key"]
+    for f in flat:
+        columns += [k for k in f if k not in columns]
+    with out.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns)
+        w.writeheader()
+        for it, f in zip(rows, flat):
+            w.writerow({"source": it.source, "part": it.part, "key": it.key, **f})
