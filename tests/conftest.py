@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,8 +50,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Every CLI run in the tests shares one throwaway job store, never the user's own.
+_TEST_STORE = os.path.join(tempfile.mkdtemp(prefix="oculo-tests-"), "jobs.sqlite3")
+
+
 def cli_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OCULO_", "OLLAMA_", "OPENAI_"))}
+    env["OCULO_STORE"] = _TEST_STORE
     env.update(extra)
     return env
 

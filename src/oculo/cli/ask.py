@@ -10,7 +10,8 @@ import click
 
 from .. import api
 from ..engines import Engine, Reply, open_engine
-from .common import build_settings, engine_options, gather_inputs, input_options
+from .common import (batch_options, build_settings, engine_options, gather_inputs, input_options, job_spec,
+                     report_summary)
 
 _IMAGES_HELP = "Image paths, globs, folders, http(s) URLs, or - for stdin."
 
@@ -64,6 +65,7 @@ def _stream(engine: Engine, request: Any) -> Reply:
 @click.option("--schema", "schema_path", help="What the answer must match: a JSON Schema file, invoice, receipt, "
               "or a pydantic model as module:Class.")
 @click.option("--each", is_flag=True, help="Ask about each image separately instead of all in one request.")
+@batch_options
 @_output_options
 def ask(prompt: str, images: tuple[str, ...], model: str | None, engine: str | None, system: str | None,
         schema_path: str | None, each: bool, as_json: bool, stream: bool | None, **kw: Any) -> None:
@@ -81,15 +83,16 @@ def ask(prompt: str, images: tuple[str, ...], model: str | None, engine: str | N
 
         schema = resolve_schema(schema_path)[0]
     eng = open_engine(engine, model, settings)
-    parts = api.load_images(inputs, eng, **filters)
-    if each and len(parts) > 1:
-        requests = [api.build_request(prompt, [p], system, options, schema) for p in parts]
-        replies = eng.generate(requests)
-        named = [(p.name, r) for p, r in zip(parts, replies)]
-        for name, r in named:
-            _print_reply(r, as_json, None if as_json else name)
-        _finish(named)
+    if each:
+        from ..media.sources import expand
+
+        spec = job_spec("ask", eng, {"prompt": prompt, "system": system, "schema": schema}, options, settings, kw)
+        _run_each(spec, expand(inputs, **filters), lambda p: api.build_request(prompt, [p], system, options, schema),
+                  as_json)
         return
+    for key in ("store", "force", "concurrency", "progress"):
+        kw.pop(key, None)
+    parts = api.load_images(inputs, eng, **filters)
     request = api.build_request(prompt, parts, system, options, schema)
     if _streaming(stream, as_json):
         reply = _stream(eng, request)
@@ -104,6 +107,7 @@ def ask(prompt: str, images: tuple[str, ...], model: str | None, engine: str | N
 @input_options
 @engine_options
 @click.option("--prompt", default=api.DESCRIBE_PROMPT, show_default=False, help="Override the describe prompt.")
+@batch_options
 @_output_options
 def describe(images: tuple[str, ...], model: str | None, engine: str | None, system: str | None,
              prompt: str, as_json: bool, stream: bool | None, **kw: Any) -> None:
@@ -116,13 +120,34 @@ def describe(images: tuple[str, ...], model: str | None, engine: str | None, sys
     inputs, filters = gather_inputs(images, kw)
     settings, options = build_settings(kw)
     eng = open_engine(engine, model, settings)
-    parts = api.load_images(inputs, eng, **filters)
-    if len(parts) == 1 and _streaming(stream, as_json):
+    from ..media.sources import expand
+
+    sources = expand(inputs, **filters)
+    if len(sources) == 1 and _streaming(stream, as_json):
+        parts = api.load_images(inputs, eng, **filters)
         reply = _stream(eng, api.build_request(prompt, parts, system, options, None))
         _finish([(parts[0].name, reply)])
         return
-    replies = eng.generate([api.build_request(prompt, [p], system, options, None) for p in parts])
-    named = [(p.name, r) for p, r in zip(parts, replies)]
-    for name, r in named:
-        _print_reply(r, as_json, name if len(parts) > 1 and not as_json else None)
-    _finish(named)
+    spec = job_spec("describe", eng, {"prompt": prompt, "system": system}, options, settings, kw)
+    _run_each(spec, sources, lambda p: api.build_request(prompt, [p], system, options, None), as_json,
+              headers=len(sources) > 1)
+
+
+def _run_each(spec: Any, sources: list[Any], build: Any, as_json: bool, headers: bool = True) -> None:
+    """One request per image through the job store: resumable, cached, printed as each finishes."""
+    from ..batch.jobs import run_image_job
+
+    def show(item: Any, result: Any) -> None:
+        out = result.output or {}
+        if result.error:
+            click.echo(f"oculo: error: {item.source}: {result.error}", err=True)
+        if as_json:
+            click.echo(json.dumps(out or {"source": item.source, "error": result.error}, ensure_ascii=False))
+        elif out:
+            if headers:
+                click.secho(f"== {item.source} ==", bold=True)
+            data = out.get("data")
+            click.echo(json.dumps(data, ensure_ascii=False, indent=2) if data is not None else out.get("text", ""))
+
+    summary, job_id = run_image_job(spec, sources, build, show)
+    report_summary(summary, job_id)

@@ -116,3 +116,34 @@ def gather_inputs(items: tuple[str, ...], kw: dict[str, Any], *,
     if required and not inputs:
         raise click.UsageError("give at least one input (a file, folder, glob or URL) or --from-list FILE")
     return inputs, {"include": tuple(kw.pop("include", ()) or ()), "exclude": tuple(kw.pop("exclude", ()) or ())}
+
+
+def batch_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The job store and the runner's settings, for commands that work through many inputs."""
+    f = click.option("--progress", "progress", type=click.Choice(("auto", "bar", "plain", "json", "off")),
+                     default="auto", show_default=True,
+                     help="Progress on stderr: a bar on a terminal, periodic lines otherwise, or JSON.")(f)
+    f = click.option("--concurrency", type=click.IntRange(min=1),
+                     help="Requests in flight (default: the engine's parallel slots; 1 in-process).")(f)
+    f = click.option("--force", is_flag=True, help="Redo items that are already done in the job store.")(f)
+    f = click.option("--store", "store", envvar="OCULO_STORE", type=click.Path(dir_okay=False),
+                     help="Job store (SQLite) that makes reruns resume and skip finished items. [env: OCULO_STORE]")(f)
+    return f
+
+
+def job_spec(task: str, engine: Any, prompt_or_schema: Any, options: Options, settings: EngineSettings,
+             kw: dict[str, Any]) -> Any:
+    from ..batch.jobs import JobSpec, options_key
+
+    return JobSpec(task, engine, prompt_or_schema, options_key(options), store=kw.pop("store", None),
+                   force=kw.pop("force", False), concurrency=kw.pop("concurrency", None),
+                   batch_size=settings.batch_size, progress=kw.pop("progress", "auto"))
+
+
+def report_summary(summary: Any, job_id: int) -> None:
+    """One closing line on stderr, and exit 1 when any item failed (each failure was already printed)."""
+    cached = f" ({summary.cached} from the store)" if summary.cached else ""
+    click.echo(f"oculo: {summary.done} done{cached}, {summary.failed} failed in {summary.seconds:.1f} s; "
+               f"job {job_id} (oculo jobs show {job_id})", err=True)
+    if summary.failed:
+        raise SystemExit(1)

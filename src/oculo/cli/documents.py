@@ -11,7 +11,8 @@ import click
 
 from ..engines import ENGINES, open_engine
 from ..errors import InputError
-from .common import build_settings, engine_options, engine_options_with, gather_inputs, input_options
+from .common import (batch_options, build_settings, engine_options, engine_options_with, gather_inputs, input_options,
+                     job_spec, report_summary)
 
 _ANCHORS = ("auto", "text", "ocr", "none")
 
@@ -88,6 +89,7 @@ def ocr(files: tuple[str, ...], model: str | None, engine: str | None, system: s
 @click.option("--strict", is_flag=True, help="Exit 1 when any document has warnings.")
 @click.option("--attempts", type=click.IntRange(1, 4), default=4, show_default=True,
               help="Tries per document when the answer fails validation (temperature rises 0.0 to 0.8).")
+@batch_options
 @_doc_options
 def extract(files: tuple[str, ...], model: str | None, engine: str | None, system: str | None, schema: str,
             anchor: str, pages_per_request: int | None, out: str | None, strict: bool, attempts: int,
@@ -98,31 +100,38 @@ def extract(files: tuple[str, ...], model: str | None, engine: str | None, syste
     Example: oculo extract invoice.pdf --schema invoice --out invoices.csv
     Each result has a status: ok, warnings (a sum that does not add up, a value not in the document), or failed.
     """
+    from ..batch.jobs import run_document_job
     from ..schemas import resolve_schema
     from ..sinks import ResultWriter
     from ..tasks.extract import extract_document
 
-    resolve_schema(schema)  # a bad schema fails before any model loads
+    json_schema = resolve_schema(schema)[0]  # a bad schema fails before any model loads
     paths = _files(files, kw, pages)
     settings, options = build_settings(kw)
     eng = open_engine(engine, model, settings)
+    what = {"schema": json_schema, "anchor": anchor, "pages": pages, "dpi": dpi,
+            "pages_per_request": pages_per_request, "attempts": attempts}
+    spec = job_spec("extract", eng, what, options, settings, kw)
     writer = ResultWriter(out)
-    worst = 0
+    warned = False
+
+    def show(item: Any, result: Any) -> None:
+        nonlocal warned
+        d = result.output or {"source": item.source, "status": "failed", "error": result.error}
+        writer.write(d)
+        click.echo(json.dumps(d, ensure_ascii=False))
+        if result.error:
+            click.echo(f"oculo: error: {item.source}: extraction failed: {result.error}", err=True)
+        warned = warned or d.get("status") == "warnings"
+
     try:
-        for path in paths:
-            result = extract_document(path, eng, schema, pages=pages, dpi=dpi, anchor=anchor,
-                                      pages_per_request=pages_per_request, options=options, attempts=attempts)
-            d = result.to_dict()
-            writer.write(d)
-            click.echo(json.dumps(d, ensure_ascii=False))
-            if result.status == "failed":
-                click.echo(f"oculo: error: {path}: extraction failed: {result.error}", err=True)
-                worst = 1
-            elif result.status == "warnings" and strict:
-                worst = 1
+        summary, job_id = run_document_job(spec, paths, lambda p: extract_document(
+            p, eng, schema, pages=pages, dpi=dpi, anchor=anchor, pages_per_request=pages_per_request,
+            options=options, attempts=attempts), show)
     finally:
         writer.close()
-    sys.exit(worst)
+    report_summary(summary, job_id)
+    sys.exit(1 if strict and warned else 0)
 
 
 @click.command()

@@ -1,0 +1,131 @@
+"""Task commands as resumable jobs: inputs become keyed items, an engine call becomes `work`, results are stored."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..engines import Engine, ImagePart, Options, Request
+from ..errors import EngineUnavailable, OculoError
+from .progress import Progress
+from .runner import Item, Result, RunSummary, run_items
+from .store import Store, content_hash, item_key, job_signature
+
+__all__ = ["JobSpec", "run_image_job", "run_document_job", "options_key"]
+
+
+def options_key(options: Options) -> dict[str, Any]:
+    return {"max_tokens": options.max_tokens, "temperature": options.temperature, "seed": options.seed,
+            "stop": list(options.stop), "extra": options.extra}
+
+
+@dataclass
+class JobSpec:
+    """What makes two runs the same work: the task, the model, its settings and the prompt or schema."""
+
+    task: str
+    engine: Engine
+    prompt_or_schema: Any
+    options: dict[str, Any] = field(default_factory=dict)
+    store: str | None = None
+    force: bool = False
+    concurrency: int | None = None
+    batch_size: int = 1
+    progress: str = "auto"
+
+
+def _transient(e: BaseException) -> bool:
+    # A server that is down or busy may come back; a bad input or a refused request will not.
+    return isinstance(e, EngineUnavailable) or getattr(e, "transient", False)
+
+
+def _run(spec: JobSpec, items: list[Item], work: Callable[[list[Any]], Sequence[Result]],
+         on_result: Callable[[Item, Result], Any]) -> tuple[RunSummary, int]:
+    eng = spec.engine
+    caps = eng.capabilities()
+    # In-process, one engine call already batches; against a server, N requests in flight keep its slots busy.
+    concurrency = spec.concurrency or (1 if eng.name == "transformers" else max(1, caps.parallel))
+    batch_size = spec.batch_size if eng.name == "transformers" else 1
+    with Store(spec.store) as store:
+        signature = job_signature(spec.task, eng.model, eng.name, spec.options, spec.prompt_or_schema,
+                                  [it.source or it.key for it in items])
+        job_id = store.find_job(signature) or store.create_job(
+            signature, command=sys.argv, task=spec.task, model=eng.model, engine=eng.name, options=spec.options)
+        with Progress(len(items), mode=spec.progress, label=spec.task) as progress:  # type: ignore[arg-type]
+            summary = run_items(items, work, store=store, job_id=job_id, concurrency=concurrency,
+                                batch_size=batch_size, force=spec.force, on_progress=progress,
+                                on_result=on_result)
+    return summary, job_id
+
+
+def _key(spec: JobSpec, data_hash: str, part: str | None = None) -> str:
+    return item_key(data_hash, spec.task, spec.engine.model, spec.prompt_or_schema, spec.options, part=part)
+
+
+def run_image_job(spec: JobSpec, sources: Sequence[Any], build: Callable[[ImagePart], Request],
+                  on_result: Callable[[Item, Result], Any]) -> tuple[RunSummary, int]:
+    """One request per image; decoding happens in the worker threads, so the CPU keeps pace with the model."""
+    from ..media.images import ImageLimits, load
+
+    limits = ImageLimits.from_capabilities(spec.engine.capabilities())
+    items = []
+    for src in sources:
+        try:
+            digest = content_hash(src.read())
+        except OculoError as e:  # an unreadable input fails alone, under its own name
+            digest = "unreadable:" + src.name
+            items.append(Item(_key(spec, digest), src.name, None, (src, str(e))))
+            continue
+        items.append(Item(_key(spec, digest), src.name, None, (src, None)))
+
+    def work(payloads: list[Any]) -> list[Result]:
+        results: list[Result | None] = [None] * len(payloads)
+        ready: list[tuple[int, Request]] = []
+        for i, (src, error) in enumerate(payloads):
+            try:
+                if error:
+                    raise OculoError(error)
+                ready.append((i, build(load(src, limits))))
+            except OculoError as e:
+                results[i] = Result(None, str(e))
+        if ready:
+            try:
+                replies = spec.engine.generate([r for _, r in ready])
+            except OculoError as e:
+                if _transient(e):
+                    raise
+                replies = None
+                for i, _ in ready:
+                    results[i] = Result(None, str(e))
+            for (i, _), reply in zip(ready, replies or []):
+                out = {"source": payloads[i][0].name, **reply.to_dict()}
+                results[i] = Result(out, reply.error, reply.stats.to_dict())
+        return [r if r is not None else Result(None, "no result") for r in results]
+
+    return _run(spec, items, work, on_result)
+
+
+def run_document_job(spec: JobSpec, paths: Sequence[Path], process: Callable[[Path], Any],
+                     on_result: Callable[[Item, Result], Any]) -> tuple[RunSummary, int]:
+    """One document per item (all its pages); `process` returns an ExtractResult-like object with to_dict()."""
+    items = [Item(_key(spec, content_hash(Path(p).read_bytes())), str(p), None, Path(p)) for p in paths]
+
+    def work(payloads: list[Path]) -> list[Result]:
+        out = []
+        for path in payloads:
+            try:
+                result = process(path)
+            except OculoError as e:
+                if _transient(e):
+                    raise
+                out.append(Result(None, str(e)))
+                continue
+            d = result.to_dict()
+            failed = d.get("status") == "failed"
+            out.append(Result(d, (d.get("error") or "failed") if failed else None, d.get("stats") or {}))
+        return out
+
+    return _run(spec, items, work, on_result)

@@ -1,0 +1,66 @@
+"""Task commands as jobs through the real CLI: per-item failures, cached reruns, resume, jobs listing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import cli_env
+from .test_e2e import oculo
+
+pytestmark = pytest.mark.slow
+
+
+def _lines(proc) -> list[dict]:
+    return [json.loads(line) for line in proc.stdout.decode().splitlines() if line.strip()]
+
+
+def test_corrupt_file_among_good_ones_fails_alone_and_reruns_come_from_the_store(served, images, tmp_path):
+    bad = tmp_path / "corrupt.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    store = tmp_path / "jobs.sqlite3"
+    env = cli_env(OLLAMA_HOST=served.removeprefix("http://"), OCULO_STORE=str(store))
+    args = ("describe", str(images["small"]), str(bad), str(images["wide"]), "--engine", "ollama", "-m", "tiny",
+            "--json", "--max-tokens", "6", "--progress", "plain")
+    first = oculo(*args, env=env)
+    assert first.returncode == 1
+    rows = _lines(first)
+    good = [r for r in rows if not r.get("error")]
+    assert len(rows) == 3 and len(good) == 2 and all(r["stats"]["generated_tokens"] for r in good)
+    err = first.stderr.decode()
+    assert "corrupt.jpg" in err and "2 done, 1 failed" in err
+
+    second = oculo(*args, env=env)
+    assert "2 done (2 from the store), 1 failed" in second.stderr.decode()
+    assert sorted(r["text"] for r in _lines(second) if not r.get("error")) == sorted(r["text"] for r in good)
+
+    forced = oculo(*args, "--force", env=env)
+    assert "from the store" not in forced.stderr.decode()
+
+    jobs = oculo("jobs", "--store", str(store), env=env)
+    assert jobs.returncode == 0 and "describe" in jobs.stdout.decode()
+
+
+def test_extract_reruns_skip_finished_documents(tiny_qwen, tmp_path):
+    from pathlib import Path
+
+    from PIL import Image
+
+    docs = []
+    for i, color in enumerate(("white", "lightgray")):
+        p = tmp_path / f"doc{i}.pdf"
+        Image.new("RGB", (300, 400), color).save(p)
+        docs.append(p)
+    schema = tmp_path / "s.json"
+    schema.write_text(json.dumps({"type": "object", "properties": {"n": {"type": "integer", "minimum": 0,
+                                  "maximum": 9}}, "required": ["n"], "additionalProperties": False}))
+    env = cli_env(OCULO_STORE=str(tmp_path / "jobs.sqlite3"))
+    args = ("extract", *map(str, docs), "--schema", str(schema), "--engine", "transformers", "-m", str(tiny_qwen),
+            "--max-tokens", "20", "--attempts", "1", "--anchor", "none")
+    first = oculo(*args, env=env)
+    assert first.returncode == 0, first.stderr.decode()
+    again = oculo(*args, "--out", str(tmp_path / "out.jsonl"), env=env)
+    assert "2 done (2 from the store)" in again.stderr.decode()
+    written = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert sorted(Path(r["source"]).name for r in written) == ["doc0.pdf", "doc1.pdf"]
