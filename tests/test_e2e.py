@@ -154,3 +154,23 @@ def test_same_answer_in_process_and_through_the_server(served, tiny_qwen, images
                       env=cli_env(OLLAMA_HOST=served.removeprefix("http://"))))
     # PNG encoding on the wire is lossless and the tiny image needs no resize, so greedy output matches.
     assert via["text"] == direct["text"]
+
+
+def test_concurrent_requests_are_batched_and_answer_as_if_alone(served, images):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import ollama
+
+    client = ollama.Client(host=served)
+
+    def ask(name: str) -> str:
+        r = client.chat(model="tiny", messages=[{"role": "user", "content": f"about {name}",
+                                                 "images": [str(images[name])]}],
+                        options={"num_predict": 12, "temperature": 0}, stream=False)
+        return r.message.content
+
+    names = ["small", "wide", "tall", "small", "wide", "tall"]
+    alone = [ask(n) for n in names]
+    with ThreadPoolExecutor(6) as pool:
+        together = list(pool.map(ask, names))
+    assert together == alone

@@ -53,8 +53,18 @@ class Recorder:
             return httpx.Response(self.show_status, json=self.show if self.show_status == 200
                                   else {"error": "model 'm' not found"})
         assert request.url.path == "/api/chat"
-        self.chat_bodies.append(json.loads(request.content))
+        sent = json.loads(request.content)
+        self.chat_bodies.append(sent)
         status, body = self.chat_responses.pop(0)
+        if status == 200 and not sent.get("stream", True):
+            # What Ollama does for stream: false: one object, the content joined, the final stats.
+            lines = [json.loads(line) for line in body.splitlines() if line.strip()]
+            if any("error" in o for o in lines):
+                return httpx.Response(500, json={"error": next(o["error"] for o in lines if "error" in o)})
+            merged = dict(lines[-1])
+            merged["message"] = {"role": "assistant",
+                                 "content": "".join((o.get("message") or {}).get("content", "") for o in lines)}
+            return httpx.Response(200, json=merged)
         return httpx.Response(status, content=body, headers={"content-type": "application/x-ndjson"})
 
 

@@ -144,6 +144,7 @@ class Capabilities:
     schema: bool = True
     streaming: bool = True
     parallel: int = 1  # requests the backend serves at once
+    batch: int = 1  # requests one generate() call runs together (in-process batching)
     max_pixels: int = 1024 * 1024  # resize budget for one image (DEFAULT_MAX_PIXELS)
     min_side: int = 28  # pad smaller images (Qwen-family models crash below 28 px)
 

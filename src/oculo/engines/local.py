@@ -178,7 +178,7 @@ class TransformersEngine(Engine):
             schema_ok = True
         except ImportError:
             schema_ok = False
-        return Capabilities(vision=True, schema=schema_ok, streaming=True, parallel=1,
+        return Capabilities(vision=True, schema=schema_ok, streaming=True, parallel=1, batch=self.batch_size,
                             max_pixels=min(DEFAULT_MAX_PIXELS, _processor_budget(self._load().processor)),
                             min_side=28)
 

@@ -147,6 +147,19 @@ class OllamaEngine(http.ServerEngine):
             body["keep_alive"] = self.keep_alive
         return body
 
+    def _collect(self, request: Request) -> Reply:
+        # A plain request goes plain (stream: false): a server can then batch it with others (oculo serve does).
+        t0 = time.perf_counter()
+        resp = self._send("/api/chat", self.payload(request, stream=False), stream=False)
+        try:
+            obj = resp.json()
+        except ValueError:
+            raise EngineError(f"{self.where} sent a reply that is not JSON") from None
+        if "error" in obj:
+            raise EngineError(f"Ollama failed while answering with {self.model!r}: {obj['error']}")
+        text = (obj.get("message") or {}).get("content") or ""
+        return self._reply(text, obj, None, time.perf_counter() - t0)
+
     def _stream(self, request: Request) -> Iterator[Chunk]:
         t0 = time.perf_counter()
         ttft = None

@@ -35,7 +35,14 @@ class Runtime:
         self.inflight = 0  # admitted and not finished: running + waiting for a slot (+ decoding images)
         self.started_at = datetime.now(timezone.utc)
         self._slots: asyncio.Semaphore | None = None
+        self._batcher: _Batcher | None = None
         self._limits: Any = None
+
+    @property
+    def batcher(self) -> _Batcher:
+        if self._batcher is None:  # created on first use so it belongs to the server's event loop
+            self._batcher = _Batcher(self, self.caps.batch)
+        return self._batcher
 
     @property
     def slots(self) -> asyncio.Semaphore:
@@ -76,11 +83,14 @@ class Runtime:
         t0 = time.perf_counter()
         try:
             request = await anyio.to_thread.run_sync(build)
-            async with self.slots:
-                try:
-                    reply = (await anyio.to_thread.run_sync(self.engine.generate, [request]))[0]
-                except Exception as e:
-                    raise wrap_engine_error(e) from e
+            if self.caps.batch > 1:
+                reply = await self.batcher.submit(request)
+            else:
+                async with self.slots:
+                    try:
+                        reply = (await anyio.to_thread.run_sync(self.engine.generate, [request]))[0]
+                    except Exception as e:
+                        raise wrap_engine_error(e) from e
             return request, reply, time.perf_counter() - t0
         finally:
             self._leave()
@@ -119,6 +129,50 @@ class Runtime:
             loop.call_soon_threadsafe(release)
         except RuntimeError:  # the loop closed under us: the server is shutting down
             pass
+
+
+class _Batcher:
+    """Requests that arrive together go to the engine as one batch: an in-process model then answers several
+    clients in one generate() call instead of queueing them one by one (batched equals one-by-one, tested)."""
+
+    def __init__(self, runtime: Runtime, max_batch: int) -> None:
+        self.runtime = runtime
+        self.max_batch = max(1, max_batch)
+        self.queue: asyncio.Queue[tuple[Request, asyncio.Future[Reply]]] = asyncio.Queue()
+        self.task: asyncio.Task[None] | None = None
+
+    async def submit(self, request: Request) -> Reply:
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._loop())
+        fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        await self.queue.put((request, fut))
+        return await fut
+
+    async def _loop(self) -> None:
+        import anyio
+
+        from .wire import wrap_engine_error
+
+        while True:
+            batch = [await self.queue.get()]
+            async with self.runtime.slots:  # the engine stays exclusive, streams included
+                # Whatever queued while the engine was busy joins this batch.
+                while len(batch) < self.max_batch and not self.queue.empty():
+                    batch.append(self.queue.get_nowait())
+                live = [(r, f) for r, f in batch if not f.cancelled()]
+                if not live:
+                    continue
+                try:
+                    replies = await anyio.to_thread.run_sync(self.runtime.engine.generate, [r for r, _ in live])
+                except Exception as e:
+                    err = wrap_engine_error(e)
+                    for _, f in live:
+                        if not f.done():
+                            f.set_exception(err)
+                    continue
+            for (_, f), reply in zip(live, replies):
+                if not f.done():
+                    f.set_result(reply)
 
 
 class _Pump:
