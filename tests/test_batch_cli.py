@@ -31,8 +31,12 @@ def test_corrupt_file_among_good_ones_fails_alone_and_reruns_come_from_the_store
     err = first.stderr.decode()
     assert "corrupt.jpg" in err and "2 done, 1 failed" in err
 
-    second = oculo(*args, env=env)
+    second = oculo(*args, "--out", str(tmp_path / "d.csv"), env=env)
     assert "2 done (2 from the store), 1 failed" in second.stderr.decode()
+    import csv
+
+    rows_csv = list(csv.DictReader((tmp_path / "d.csv").open()))
+    assert len(rows_csv) == 3 and sum(1 for r in rows_csv if r["error"]) == 1
     assert sorted(r["text"] for r in _lines(second) if not r.get("error")) == sorted(r["text"] for r in good)
 
     forced = oculo(*args, "--force", env=env)
@@ -40,6 +44,13 @@ def test_corrupt_file_among_good_ones_fails_alone_and_reruns_come_from_the_store
 
     jobs = oculo("jobs", "--store", str(store), env=env)
     assert jobs.returncode == 0 and "describe" in jobs.stdout.decode()
+
+    import sqlite3
+
+    job_id = sqlite3.connect(store).execute("SELECT max(id) FROM jobs").fetchone()[0]
+    resumed = oculo("resume", str(job_id), env=env)
+    assert "2 done (2 from the store), 1 failed" in resumed.stderr.decode()
+    assert oculo("resume", "999", env=env).returncode == 1
 
 
 def test_extract_reruns_skip_finished_documents(tiny_qwen, tmp_path):

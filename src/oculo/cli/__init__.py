@@ -20,14 +20,14 @@ def _register() -> None:
     from .ask import ask, describe
     from .alt_text import alt_text
     from .doctor import doctor
-    from .jobs import jobs
+    from .jobs import jobs, resume
     from .documents import eval_, extract, ocr, verify
     from .models import models, recommend
     from .pull import pull
     from .serve import serve
 
     for command in (ask, describe, alt_text, ocr, extract, verify, eval_, serve, models, recommend, pull, doctor,
-                    jobs):
+                    jobs, resume):
         cli.add_command(command)
 
 

@@ -17,6 +17,8 @@ _IMAGES_HELP = "Image paths, globs, folders, http(s) URLs, or - for stdin."
 
 
 def _output_options(f: Any) -> Any:
+    f = click.option("--out", "out", type=click.Path(dir_okay=False),
+                     help="With several images: also write each result to FILE.jsonl or FILE.csv.")(f)
     f = click.option("--json", "as_json", is_flag=True, help="Print the whole reply with stats as JSON.")(f)
     f = click.option("--stream/--no-stream", default=None,
                      help="Print tokens as they come (default: when writing to a terminal).")(f)
@@ -68,7 +70,8 @@ def _stream(engine: Engine, request: Any) -> Reply:
 @batch_options
 @_output_options
 def ask(prompt: str, images: tuple[str, ...], model: str | None, engine: str | None, system: str | None,
-        schema_path: str | None, each: bool, as_json: bool, stream: bool | None, **kw: Any) -> None:
+        schema_path: str | None, each: bool, as_json: bool, stream: bool | None, out: str | None,
+        **kw: Any) -> None:
     """Ask PROMPT about IMAGES (all in one request, or --each separately).
 
     \b
@@ -88,7 +91,7 @@ def ask(prompt: str, images: tuple[str, ...], model: str | None, engine: str | N
 
         spec = job_spec("ask", eng, {"prompt": prompt, "system": system, "schema": schema}, options, settings, kw)
         _run_each(spec, expand(inputs, **filters), lambda p: api.build_request(prompt, [p], system, options, schema),
-                  as_json)
+                  as_json, out=out)
         return
     for key in ("store", "force", "concurrency", "progress"):
         kw.pop(key, None)
@@ -110,7 +113,7 @@ def ask(prompt: str, images: tuple[str, ...], model: str | None, engine: str | N
 @batch_options
 @_output_options
 def describe(images: tuple[str, ...], model: str | None, engine: str | None, system: str | None,
-             prompt: str, as_json: bool, stream: bool | None, **kw: Any) -> None:
+             prompt: str, as_json: bool, stream: bool | None, out: str | None, **kw: Any) -> None:
     """Describe each image in detail.
 
     \b
@@ -123,21 +126,27 @@ def describe(images: tuple[str, ...], model: str | None, engine: str | None, sys
     from ..media.sources import expand
 
     sources = expand(inputs, **filters)
-    if len(sources) == 1 and _streaming(stream, as_json):
+    if len(sources) == 1 and not out and _streaming(stream, as_json):
         parts = api.load_images(inputs, eng, **filters)
         reply = _stream(eng, api.build_request(prompt, parts, system, options, None))
         _finish([(parts[0].name, reply)])
         return
     spec = job_spec("describe", eng, {"prompt": prompt, "system": system}, options, settings, kw)
     _run_each(spec, sources, lambda p: api.build_request(prompt, [p], system, options, None), as_json,
-              headers=len(sources) > 1)
+              headers=len(sources) > 1, out=out)
 
 
-def _run_each(spec: Any, sources: list[Any], build: Any, as_json: bool, headers: bool = True) -> None:
-    """One request per image through the job store: resumable, cached, printed as each finishes."""
+def _run_each(spec: Any, sources: list[Any], build: Any, as_json: bool, headers: bool = True,
+              out: str | None = None) -> None:
+    """One request per image through the job store: resumable, cached, printed and written as each finishes."""
     from ..batch.jobs import run_image_job
+    from ..sinks import ResultWriter
+
+    writer = ResultWriter(out)
 
     def show(item: Any, result: Any) -> None:
+        record = result.output or {"source": item.source, "error": result.error}
+        writer.write(record)
         out = result.output or {}
         if result.error:
             click.echo(f"oculo: error: {item.source}: {result.error}", err=True)
@@ -149,5 +158,8 @@ def _run_each(spec: Any, sources: list[Any], build: Any, as_json: bool, headers:
             data = out.get("data")
             click.echo(json.dumps(data, ensure_ascii=False, indent=2) if data is not None else out.get("text", ""))
 
-    summary, job_id = run_image_job(spec, sources, build, show)
+    try:
+        summary, job_id = run_image_job(spec, sources, build, show)
+    finally:
+        writer.close()
     report_summary(summary, job_id)

@@ -12,11 +12,11 @@ import click
 from ..errors import InputError
 from .common import OculoGroup
 
-__all__ = ["jobs"]
+__all__ = ["jobs", "resume"]
 
 _store_option = click.option(
-    "--store", "store_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-    help="The job store (default: oculo's data folder, jobs.sqlite3).")
+    "--store", "store_path", type=click.Path(dir_okay=False, path_type=Path), default=None, envvar="OCULO_STORE",
+    help="The job store (default: oculo's data folder, jobs.sqlite3). [env: OCULO_STORE]")
 
 
 def _open(ctx: click.Context, store_path: Path | None, *, must_exist: bool = False) -> Any:
@@ -129,3 +129,26 @@ def _write_csv(out: Path, rows: list[Any]) -> None:
         w.writeheader()
         for it, f in zip(rows, flat):
             w.writerow({"source": it.source, "part": it.part, "key": it.key, **f})
+
+
+@click.command()
+@click.argument("job_id", type=int)
+@_store_option
+@click.pass_context
+def resume(ctx: click.Context, job_id: int, store_path: Path | None) -> None:
+    """Continue job JOB_ID: run its command again, which skips every item already done."""
+    store = _open(ctx, store_path, must_exist=True)
+    try:
+        job = _job_or_fail(store, job_id, store_path)
+    finally:
+        if store is not None:
+            store.close()
+    argv = list(job.command or [])[1:]
+    if not argv:
+        raise InputError(f"job {job_id} has no command recorded; run the original command again")
+    if store_path and "--store" not in argv:
+        argv += ["--store", str(store_path)]
+    click.echo(f"oculo: resuming job {job_id}: oculo {' '.join(argv)}", err=True)
+    from . import cli
+
+    cli.main(args=argv, prog_name="oculo")
