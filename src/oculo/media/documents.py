@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from PIL import Image, ImageOps
 
 from ..errors import InputError
-from .images import MAX_SOURCE_PIXELS, RESAMPLE, ImageLimits, _pad, _to_rgb, decode, fit_size
+from .images import MAX_SOURCE_PIXELS, RESAMPLE, ImageLimits, decode, fit_size, pad_to_min_side, to_rgb
 from .sources import Source
 
 __all__ = ["Page", "parse_pages", "open_document", "text_layer", "has_text_layer", "is_pdf"]
@@ -224,7 +224,7 @@ def _render(page, w_pt: float, h_pt: float, dpi: float | None, limits: ImageLimi
         img = img.convert("RGB")
     if img.size != target:
         img = img.resize(target, RESAMPLE, reducing_gap=3.0)
-    return _pad(img, limits.min_side), round(final_dpi, 2)
+    return pad_to_min_side(img, limits.min_side), round(final_dpi, 2)
 
 
 def _page_text(page) -> str:
@@ -277,11 +277,11 @@ def _tiff_frame(img: Image.Image, index: int, label: str, limits: ImageLimits) -
         raise
     except Exception as e:  # noqa: BLE001 - Pillow's TIFF decoders raise many types on damaged frames
         raise InputError(f"{label}: cannot decode this TIFF frame ({_reason(e)}); re-export the file") from None
-    frame = _to_rgb(frame, label)
+    frame = to_rgb(frame, label)
     size = fit_size(frame.size, limits)
     if size != frame.size:
         frame = frame.resize(size, RESAMPLE, reducing_gap=3.0)
-    return _pad(frame, limits.min_side)
+    return pad_to_min_side(frame, limits.min_side)
 
 
 def _reason(e: BaseException) -> str:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ImageLimits", "MAX_SOURCE_PIXELS", "decode", "fit_size", "load", "load_all", "encode", "to_base64", "to_data_uri",
+    "pad_to_min_side", "to_rgb",
 ]
 
 # Larger than any camera sensor in use (~150 MP), small enough that a crafted header cannot make us allocate gigabytes.
@@ -87,7 +88,7 @@ def decode(data: bytes, name: str, limits: ImageLimits | None = None) -> Image.I
         raise InputError(f"{name}: file is empty (0 bytes); pass a real image")
     img = _open_loaded(data, name, limits)
     orientation = _orientation(img)
-    img = _to_rgb(img, name)
+    img = to_rgb(img, name)
     size = fit_size(img.size, limits)
     if size != img.size:
         # For big non-JPEG inputs, reducing_gap box-filters down to 3x the target first: far cheaper, same look.
@@ -95,7 +96,7 @@ def decode(data: bytes, name: str, limits: ImageLimits | None = None) -> Image.I
     # Rotating after the resize moves a quarter of the pixels; the pixel budget does not care about orientation.
     if orientation in _TRANSPOSE:
         img = img.transpose(_TRANSPOSE[orientation])
-    return _pad(img, limits.min_side)
+    return pad_to_min_side(img, limits.min_side)
 
 
 def fit_size(size: tuple[int, int], limits: ImageLimits) -> tuple[int, int]:
@@ -207,7 +208,7 @@ def _orientation(img: Image.Image) -> int:
     return value if isinstance(value, int) else 1
 
 
-def _to_rgb(img: Image.Image, name: str) -> Image.Image:
+def to_rgb(img: Image.Image, name: str) -> Image.Image:
     mode = img.mode
     if mode == "RGB":
         return img
@@ -259,7 +260,7 @@ def _cmyk_to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def _pad(img: Image.Image, min_side: int) -> Image.Image:
+def pad_to_min_side(img: Image.Image, min_side: int) -> Image.Image:
     w, h = img.size
     if w >= min_side and h >= min_side:
         return img
@@ -297,7 +298,7 @@ def encode(img: Image.Image, fmt: str = "auto") -> tuple[bytes, str]:
     """
     fmt = fmt.lower()
     if img.mode != "RGB":
-        img = _to_rgb(img, "<image>")
+        img = to_rgb(img, "<image>")
     if fmt == "auto":
         few = img.width * img.height <= SMALL_PIXELS or img.getcolors(FEW_COLORS) is not None
         fmt = "png" if few else "jpeg"
