@@ -75,3 +75,18 @@ def test_extract_reruns_skip_finished_documents(tiny_qwen, tmp_path):
     assert "2 done (2 from the store)" in again.stderr.decode()
     written = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert sorted(Path(r["source"]).name for r in written) == ["doc0.pdf", "doc1.pdf"]
+
+
+def test_describe_a_pdf_goes_page_by_page_and_resumes_per_page(tiny_qwen, tmp_path):
+    from PIL import Image
+
+    pdf = tmp_path / "three.pdf"
+    pages = [Image.new("RGB", (200, 260), c) for c in ("white", "gray", "black")]
+    pages[0].save(pdf, save_all=True, append_images=pages[1:])
+    env = cli_env(OCULO_STORE=str(tmp_path / "jobs.sqlite3"))
+    args = ("describe", str(pdf), "--engine", "transformers", "-m", str(tiny_qwen), "--json", "--max-tokens", "5")
+    first = oculo(*args, env=env)
+    assert first.returncode == 0, first.stderr.decode()
+    assert sorted(r["page"] for r in _lines(first)) == [1, 2, 3]
+    again = oculo(*args, env=env)
+    assert "3 done (3 from the store)" in again.stderr.decode()

@@ -70,25 +70,40 @@ def run_image_job(spec: JobSpec, sources: Sequence[Any], build: Callable[[ImageP
     """One request per image; decoding happens in the worker threads, so the CPU keeps pace with the model."""
     from ..media.images import ImageLimits, load
 
+    from ..media.documents import is_pdf, open_document, text_layer
+    from ..media.sources import Source
+
     limits = ImageLimits.from_capabilities(spec.engine.capabilities())
     items = []
     for src in sources:
         try:
-            digest = content_hash(src.read())
+            data = src.read()
+            digest = content_hash(data)
+            # A PDF is one item per page, so a long document resumes page by page.
+            pages = len(text_layer(Source.from_bytes(data, src.name))) if is_pdf(data) else 0
         except OculoError as e:  # an unreadable input fails alone, under its own name
-            digest = "unreadable:" + src.name
-            items.append(Item(_key(spec, digest), src.name, None, (src, str(e))))
+            items.append(Item(_key(spec, "unreadable:" + src.name), src.name, None, (src, None, str(e))))
             continue
-        items.append(Item(_key(spec, digest), src.name, None, (src, None)))
+        if pages:
+            items += [Item(_key(spec, digest, f"page {n}"), src.name, f"page {n}", (src, n, None))
+                      for n in range(1, pages + 1)]
+        else:
+            items.append(Item(_key(spec, digest), src.name, None, (src, None, None)))
+
+    def decode(src: Any, page: int | None) -> ImagePart:
+        if page is None:
+            return load(src, limits)
+        doc = open_document(src, pages=str(page), max_pixels=limits.max_pixels, min_side=limits.min_side)
+        return ImagePart(doc[0].image, f"{src.name} page {page}")
 
     def work(payloads: list[Any]) -> list[Result]:
         results: list[Result | None] = [None] * len(payloads)
         ready: list[tuple[int, Request]] = []
-        for i, (src, error) in enumerate(payloads):
+        for i, (src, page, error) in enumerate(payloads):
             try:
                 if error:
                     raise OculoError(error)
-                ready.append((i, build(load(src, limits))))
+                ready.append((i, build(decode(src, page))))
             except OculoError as e:
                 results[i] = Result(None, str(e))
         if ready:
@@ -101,7 +116,8 @@ def run_image_job(spec: JobSpec, sources: Sequence[Any], build: Callable[[ImageP
                 for i, _ in ready:
                     results[i] = Result(None, str(e))
             for (i, _), reply in zip(ready, replies or []):
-                out = {"source": payloads[i][0].name, **reply.to_dict()}
+                src, page, _ = payloads[i]
+                out = {"source": src.name, **({"page": page} if page else {}), **reply.to_dict()}
                 results[i] = Result(out, reply.error, reply.stats.to_dict())
         return [r if r is not None else Result(None, "no result") for r in results]
 

@@ -87,10 +87,10 @@ def ask(prompt: str, images: tuple[str, ...], model: str | None, engine: str | N
         schema = resolve_schema(schema_path)[0]
     eng = open_engine(engine, model, settings)
     if each:
-        from ..media.sources import expand
+        from ..media.sources import DOCUMENT_EXTENSIONS, expand
 
         spec = job_spec("ask", eng, {"prompt": prompt, "system": system, "schema": schema}, options, settings, kw)
-        _run_each(spec, expand(inputs, **filters), lambda p: api.build_request(prompt, [p], system, options, schema),
+        _run_each(spec, expand(inputs, extensions=DOCUMENT_EXTENSIONS, **filters), lambda p: api.build_request(prompt, [p], system, options, schema),
                   as_json, out=out)
         return
     for key in ("store", "force", "concurrency", "progress"):
@@ -123,10 +123,10 @@ def describe(images: tuple[str, ...], model: str | None, engine: str | None, sys
     inputs, filters = gather_inputs(images, kw)
     settings, options = build_settings(kw)
     eng = open_engine(engine, model, settings)
-    from ..media.sources import expand
+    from ..media.sources import DOCUMENT_EXTENSIONS, expand
 
-    sources = expand(inputs, **filters)
-    if len(sources) == 1 and not out and _streaming(stream, as_json):
+    sources = expand(inputs, extensions=DOCUMENT_EXTENSIONS, **filters)
+    if len(sources) == 1 and not is_pdf_source(sources[0]) and not out and _streaming(stream, as_json):
         parts = api.load_images(inputs, eng, **filters)
         reply = _stream(eng, api.build_request(prompt, parts, system, options, None))
         _finish([(parts[0].name, reply)])
@@ -134,6 +134,10 @@ def describe(images: tuple[str, ...], model: str | None, engine: str | None, sys
     spec = job_spec("describe", eng, {"prompt": prompt, "system": system}, options, settings, kw)
     _run_each(spec, sources, lambda p: api.build_request(prompt, [p], system, options, None), as_json,
               headers=len(sources) > 1, out=out)
+
+
+def is_pdf_source(src: Any) -> bool:
+    return str(src.name).lower().endswith(".pdf")
 
 
 def _run_each(spec: Any, sources: list[Any], build: Any, as_json: bool, headers: bool = True,
@@ -154,7 +158,7 @@ def _run_each(spec: Any, sources: list[Any], build: Any, as_json: bool, headers:
             click.echo(json.dumps(out or {"source": item.source, "error": result.error}, ensure_ascii=False))
         elif out:
             if headers:
-                click.secho(f"== {item.source} ==", bold=True)
+                click.secho(f"== {item.source}{' ' + item.part if item.part else ''} ==", bold=True)
             data = out.get("data")
             click.echo(json.dumps(data, ensure_ascii=False, indent=2) if data is not None else out.get("text", ""))
 
