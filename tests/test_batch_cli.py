@@ -37,6 +37,12 @@ def test_corrupt_file_among_good_ones_fails_alone_and_reruns_come_from_the_store
 
     rows_csv = list(csv.DictReader((tmp_path / "d.csv").open()))
     assert len(rows_csv) == 3 and sum(1 for r in rows_csv if r["error"]) == 1
+    import pyarrow.parquet as pq
+
+    third = oculo(*args, "--out", str(tmp_path / "d.parquet"), env=env)
+    assert third.returncode == 1
+    table = pq.read_table(tmp_path / "d.parquet").to_pylist()
+    assert sorted(r["source"] for r in table) == sorted(r["source"] for r in rows_csv)
     assert sorted(r["text"] for r in _lines(second) if not r.get("error")) == sorted(r["text"] for r in good)
 
     forced = oculo(*args, "--force", env=env)

@@ -1,4 +1,4 @@
-"""Where results go: JSON Lines or CSV files (line items flattened), written as each result is done."""
+"""Where results go: JSON Lines, CSV or Parquet files (line items flattened), written as each result is done."""
 
 from __future__ import annotations
 
@@ -36,8 +36,14 @@ class ResultWriter:
         self.path = Path(path) if path else None
         self._fh: TextIO | None = None
         self._rows: list[dict[str, Any]] = []
-        if self.path and self.path.suffix.lower() not in (".jsonl", ".csv", ".json"):
-            raise InputError(f"{path}: choose an output ending in .jsonl or .csv")
+        suffix = self.path.suffix.lower() if self.path else ""
+        if self.path and suffix not in (".jsonl", ".csv", ".json", ".parquet"):
+            raise InputError(f"{path}: choose an output ending in .jsonl, .csv or .parquet")
+        if suffix == ".parquet":
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError:
+                raise InputError(f"{path}: writing Parquet needs pyarrow; `pip install pyarrow`, or use .jsonl") from None
 
     def write(self, result: dict[str, Any]) -> None:
         if self.path is None:
@@ -49,7 +55,11 @@ class ResultWriter:
             self._fh.flush()
         else:
             self._rows.extend(flatten(result))
-            self._write_csv()  # columns can grow with each document, so the file is rewritten whole
+            # Columns can grow with each document, so the file is rewritten whole (atomically) each time.
+            if self.path.suffix.lower() == ".parquet":
+                self._write_parquet()
+            else:
+                self._write_csv()
 
     def _write_csv(self) -> None:
         columns: list[str] = []
@@ -61,6 +71,26 @@ class ResultWriter:
             w = csv.DictWriter(fh, fieldnames=columns)
             w.writeheader()
             w.writerows(self._rows)
+        tmp.replace(self.path)
+
+    def _write_parquet(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        columns: list[str] = []
+        for row in self._rows:
+            columns.extend(k for k in row if k not in columns)
+        # One type per column: values that differ in type across rows are kept as their JSON text.
+        table = {}
+        for col in columns:
+            values = [row.get(col) for row in self._rows]
+            kinds = {type(v) for v in values if v is not None}
+            if len(kinds) > 1 and not kinds <= {int, float}:
+                values = [None if v is None else v if isinstance(v, str) else json.dumps(v) for v in values]
+            table[col] = values
+        assert self.path is not None
+        tmp = self.path.with_suffix(".parquet.tmp")
+        pq.write_table(pa.table(table), tmp)
         tmp.replace(self.path)
 
     def close(self) -> None:

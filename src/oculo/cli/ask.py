@@ -18,7 +18,7 @@ _IMAGES_HELP = "Image paths, globs, folders, http(s) URLs, or - for stdin."
 
 def _output_options(f: Any) -> Any:
     f = click.option("--out", "out", type=click.Path(dir_okay=False),
-                     help="With several images: also write each result to FILE.jsonl or FILE.csv.")(f)
+                     help="With several images: also write each result to FILE.jsonl, .csv or .parquet.")(f)
     f = click.option("--json", "as_json", is_flag=True, help="Print the whole reply with stats as JSON.")(f)
     f = click.option("--stream/--no-stream", default=None,
                      help="Print tokens as they come (default: when writing to a terminal).")(f)

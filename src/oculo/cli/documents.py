@@ -85,7 +85,8 @@ def ocr(files: tuple[str, ...], model: str | None, engine: str | None, system: s
               help="Put the document's own text in the prompt: the PDF text layer, classic OCR, or nothing.")
 @click.option("--pages-per-request", type=click.IntRange(min=1),
               help="Pages sent together (default: as many as the model takes).")
-@click.option("--out", "out", type=click.Path(dir_okay=False), help="Also write results to FILE.jsonl or FILE.csv.")
+@click.option("--out", "out", type=click.Path(dir_okay=False),
+              help="Also write results to FILE.jsonl, .csv or .parquet (with pyarrow).")
 @click.option("--strict", is_flag=True, help="Exit 1 when any document has warnings.")
 @click.option("--attempts", type=click.IntRange(1, 4), default=4, show_default=True,
               help="Tries per document when the answer fails validation (temperature rises 0.0 to 0.8).")
