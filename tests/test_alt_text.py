@@ -188,6 +188,7 @@ def _site(tmp_path: Path, images: dict[str, Path]) -> Path:
 @pytest.mark.slow
 def test_cli_csv_and_html_write(tiny_qwen, images, tmp_path):
     runner = CliRunner(mix_stderr=False) if "mix_stderr" in CliRunner.__init__.__code__.co_varnames else CliRunner()
+    runner.env = {"OCULO_STORE": str(tmp_path / "jobs.sqlite3")}  # a throwaway job store, not the user's
     engine = ["--engine", "transformers", "-m", str(tiny_qwen), "--max-chars", "40", "--max-tokens", "12"]
     out_csv = tmp_path / "alt.csv"
     res = runner.invoke(alt_text_cmd, [str(images["small"]), str(images["wide"]), *engine, "--out", str(out_csv)])
@@ -195,6 +196,9 @@ def test_cli_csv_and_html_write(tiny_qwen, images, tmp_path):
     rows = list(csv.DictReader(out_csv.open(encoding="utf-8")))
     assert [r["path"] for r in rows] == [str(images["small"]), str(images["wide"])]
     assert all(0 < len(r["alt_text"]) <= 40 and r["error"] == "" for r in rows)
+    again = runner.invoke(alt_text_cmd, [str(images["small"]), str(images["wide"]), *engine, "--out", str(out_csv)])
+    assert "(2 from the store)" in again.stderr
+    assert list(csv.DictReader(out_csv.open(encoding="utf-8"))) == rows
 
     root = _site(tmp_path, images)
     page = root / "index.html"

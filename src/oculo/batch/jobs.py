@@ -61,13 +61,18 @@ def _run(spec: JobSpec, items: list[Item], work: Callable[[list[Any]], Sequence[
     return summary, job_id
 
 
-def _key(spec: JobSpec, data_hash: str, part: str | None = None) -> str:
-    return item_key(data_hash, spec.task, spec.engine.model, spec.prompt_or_schema, spec.options, part=part)
+def _key(spec: JobSpec, data_hash: str, part: str | None = None, extra: Any = None) -> str:
+    what = spec.prompt_or_schema if extra is None else {"job": spec.prompt_or_schema, "item": extra}
+    return item_key(data_hash, spec.task, spec.engine.model, what, spec.options, part=part)
 
 
 def run_image_job(spec: JobSpec, sources: Sequence[Any], build: Callable[[ImagePart], Request],
-                  on_result: Callable[[Item, Result], Any]) -> tuple[RunSummary, int]:
-    """One request per image; decoding happens in the worker threads, so the CPU keeps pace with the model."""
+                  on_result: Callable[[Item, Result], Any],
+                  item_extra: Callable[[str], Any] | None = None) -> tuple[RunSummary, int]:
+    """One request per image; decoding happens in the worker threads, so the CPU keeps pace with the model.
+
+    `item_extra(source name)` adds what makes one item's prompt its own (alt text's page context) to its key.
+    """
     from ..media.images import ImageLimits, load
 
     from ..media.documents import is_pdf, open_document, text_layer
@@ -84,11 +89,12 @@ def run_image_job(spec: JobSpec, sources: Sequence[Any], build: Callable[[ImageP
         except OculoError as e:  # an unreadable input fails alone, under its own name
             items.append(Item(_key(spec, "unreadable:" + src.name), src.name, None, (src, None, str(e))))
             continue
+        extra = item_extra(src.name) if item_extra else None
         if pages:
-            items += [Item(_key(spec, digest, f"page {n}"), src.name, f"page {n}", (src, n, None))
+            items += [Item(_key(spec, digest, f"page {n}", extra), src.name, f"page {n}", (src, n, None))
                       for n in range(1, pages + 1)]
         else:
-            items.append(Item(_key(spec, digest), src.name, None, (src, None, None)))
+            items.append(Item(_key(spec, digest, None, extra), src.name, None, (src, None, None)))
 
     def decode(src: Any, page: int | None) -> ImagePart:
         if page is None:

@@ -11,25 +11,11 @@ from typing import Any
 
 import click
 
-from .. import api, html_alt
+from .. import html_alt
 from ..engines import ImagePart, Stats, open_engine
 from ..errors import OculoError
-from ..tasks.alt_text import DEFAULT_MAX_CHARS, AltText, alt_texts
-from .common import build_settings, engine_options
-
-
-def _load_each(inputs: list[Any], eng: Any) -> list[tuple[str, ImagePart | None, str | None]]:
-    """Load inputs one source at a time, so one unreadable image is one failed row, not a failed run."""
-    from ..media import expand
-
-    out: list[tuple[str, ImagePart | None, str | None]] = []
-    for src in expand(inputs):
-        raw: Any = src.data if src.data is not None else (src.url or os.fspath(src.path or src.name))
-        try:
-            out.append((src.name, api.load_images([raw], eng)[0], None))
-        except OculoError as e:
-            out.append((src.name, None, str(e)))
-    return out
+from ..tasks.alt_text import DEFAULT_MAX_CHARS, AltText
+from .common import batch_options, build_settings, engine_options, job_spec
 
 
 def _write_csv(path: str, results: list[AltText]) -> None:
@@ -55,6 +41,7 @@ def _write_csv(path: str, results: list[AltText]) -> None:
 @click.option("--write", is_flag=True, help="With --html: change the files (a .bak copy is kept); default is a dry run.")
 @click.option("--overwrite", is_flag=True, help="With --html: replace alt text that is already there too.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image.")
+@batch_options
 def alt_text(inputs: tuple[str, ...], model: str | None, engine: str | None, system: str | None, max_chars: int,
              out_csv: str | None, html_dir: str | None, write: bool, overwrite: bool, as_json: bool,
              **kw: Any) -> None:
@@ -74,7 +61,8 @@ def alt_text(inputs: tuple[str, ...], model: str | None, engine: str | None, sys
     refs = html_alt.scan(html_dir) if html_dir else []
     eng = open_engine(engine, model, settings)
     try:
-        results = _describe(eng, list(inputs), refs, overwrite, max_chars, options, system)
+        spec = job_spec("alt-text", eng, {"max_chars": max_chars, "system": system}, options, settings, kw)
+        results = _describe(eng, list(inputs), refs, overwrite, max_chars, options, system, spec)
     finally:
         eng.close()
 
@@ -95,7 +83,13 @@ def alt_text(inputs: tuple[str, ...], model: str | None, engine: str | None, sys
 
 
 def _describe(eng: Any, inputs: list[str], refs: list[html_alt.ImgRef], overwrite: bool, max_chars: int,
-              options: Any, system: str | None) -> list[AltText]:
+              options: Any, system: str | None, spec: Any) -> list[AltText]:
+    """Alt text for each input as a resumable job: a rerun over 20,000 product photos skips what is done."""
+    from ..batch.jobs import run_image_job
+    from ..engines import Options, Request
+    from ..media.sources import expand
+    from ..tasks.alt_text import alt_prompt, clean_alt
+
     contexts: dict[str, str | None] = {}
     if not inputs:
         # Only images some page still needs alt text for; a missing file is reported with the HTML, not here.
@@ -103,12 +97,33 @@ def _describe(eng: Any, inputs: list[str], refs: list[html_alt.ImgRef], overwrit
             if (overwrite or not ref.alt) and ref.image_path.is_file():
                 contexts.setdefault(str(ref.image_path), ref.context)
         inputs = list(contexts)
-    loaded = _load_each(inputs, eng) if inputs else []
-    ok = [(name, part) for name, part, err in loaded if part is not None]
-    ctx = [contexts.get(name) or _file_context(name) for name, _ in ok]
-    described = iter(alt_texts(eng, [p for _, p in ok], max_chars, ctx, options=options, system=system))
-    return [next(described) if part is not None else AltText(name, "", err, Stats())
-            for name, part, err in loaded]
+    if not inputs:
+        return []
+    sources = expand(inputs)
+
+    def context(name: str) -> str | None:
+        return contexts.get(name) or _file_context(name)
+
+    opts = options
+    if opts.max_tokens is None:  # as alt_texts() does: room for a preamble clean_alt removes, a stop for rambling
+        opts = Options(max_tokens=max_chars // 2 + 24, temperature=opts.temperature, seed=opts.seed,
+                       stop=list(opts.stop), extra=dict(opts.extra))
+    results: dict[str, AltText] = {}
+
+    def build(part: ImagePart) -> Request:
+        return Request.simple(alt_prompt(max_chars, context(part.name)), [part], system=system, options=opts)
+
+    def collect(item: Any, result: Any) -> None:
+        out = result.output or {}
+        text = "" if result.error else clean_alt(out.get("text") or "", max_chars)
+        error = result.error or (None if text else "the model returned no usable alt text; try another model")
+        stats = Stats(**{k: v for k, v in (result.stats or {}).items() if k != "tokens_per_s"})
+        results[item.source] = AltText(item.source, text, error, stats)
+
+    summary, job_id = run_image_job(spec, sources, build, collect, item_extra=context)
+    click.echo(f"oculo: {summary.done} described ({summary.cached} from the store), {summary.failed} failed; "
+               f"job {job_id}", err=True)
+    return [results.get(src.name) or AltText(src.name, "", "no result", Stats()) for src in sources]
 
 
 def _file_context(name: str) -> str | None:
