@@ -15,7 +15,7 @@ from .. import html_alt
 from ..engines import ImagePart, Stats, open_engine
 from ..errors import OculoError
 from ..tasks.alt_text import DEFAULT_MAX_CHARS, AltText
-from .common import batch_options, build_settings, engine_options, job_spec
+from .common import batch_options, build_settings, engine_options, gather_inputs, input_options, job_spec
 
 
 def _write_csv(path: str, results: list[AltText]) -> None:
@@ -31,6 +31,7 @@ def _write_csv(path: str, results: list[AltText]) -> None:
 
 @click.command("alt-text")
 @click.argument("inputs", nargs=-1)
+@input_options
 @engine_options
 @click.option("--max-chars", type=click.IntRange(min=10), default=DEFAULT_MAX_CHARS, show_default=True,
               help="Longest alt text allowed; longer answers are cut at a word boundary.")
@@ -53,7 +54,8 @@ def alt_text(inputs: tuple[str, ...], model: str | None, engine: str | None, sys
       oculo alt-text photos/ --out alt.csv
       oculo alt-text --html site/ --write
     """
-    if not inputs and not html_dir:
+    listed, filters = gather_inputs(inputs, kw, required=False)
+    if not listed and not html_dir:
         raise click.UsageError("give images to describe, or --html DIR")
     if (write or overwrite) and not html_dir:
         raise click.UsageError("--write and --overwrite need --html DIR")
@@ -62,7 +64,7 @@ def alt_text(inputs: tuple[str, ...], model: str | None, engine: str | None, sys
     eng = open_engine(engine, model, settings)
     try:
         spec = job_spec("alt-text", eng, {"max_chars": max_chars, "system": system}, options, settings, kw)
-        results = _describe(eng, list(inputs), refs, overwrite, max_chars, options, system, spec)
+        results = _describe(eng, listed, refs, overwrite, max_chars, options, system, spec, filters)
     finally:
         eng.close()
 
@@ -83,7 +85,7 @@ def alt_text(inputs: tuple[str, ...], model: str | None, engine: str | None, sys
 
 
 def _describe(eng: Any, inputs: list[str], refs: list[html_alt.ImgRef], overwrite: bool, max_chars: int,
-              options: Any, system: str | None, spec: Any) -> list[AltText]:
+              options: Any, system: str | None, spec: Any, filters: dict[str, Any]) -> list[AltText]:
     """Alt text for each input as a resumable job: a rerun over 20,000 product photos skips what is done."""
     from ..batch.jobs import run_image_job
     from ..engines import Options, Request
@@ -99,7 +101,7 @@ def _describe(eng: Any, inputs: list[str], refs: list[html_alt.ImgRef], overwrit
         inputs = list(contexts)
     if not inputs:
         return []
-    sources = expand(inputs)
+    sources = expand(inputs, **filters)
 
     def context(name: str) -> str | None:
         return contexts.get(name) or _file_context(name)
