@@ -96,3 +96,54 @@ def test_describe_a_pdf_goes_page_by_page_and_resumes_per_page(tiny_qwen, tmp_pa
     assert sorted(r["page"] for r in _lines(first)) == [1, 2, 3]
     again = oculo(*args, env=env)
     assert "3 done (3 from the store)" in again.stderr.decode()
+
+
+def test_a_url_input_is_fetched_once(tmp_path, images):
+    import http.server
+    import threading
+
+    from oculo.batch.jobs import JobSpec, run_image_job
+    from oculo.engines import Request
+    from oculo.engines.http import ServerEngine
+    from oculo.media.sources import expand
+
+    hits = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=str(images["small"].parent), **kw)
+
+        def do_GET(self):
+            hits.append(self.path)
+            super().do_GET()
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/{images['small'].name}"
+
+    class Echo(ServerEngine):
+        # The engine is beside the point here: this test counts downloads, so it answers without a model.
+        name = "echo"
+
+        def _capabilities(self):
+            from oculo.engines.base import Capabilities
+            return Capabilities()
+
+        def _collect(self, request):
+            from oculo.engines import Reply
+            return Reply(f"{request.images[0].image.size}", self.model, self.name)
+
+        def _stream(self, request):
+            raise NotImplementedError
+
+    try:
+        spec = JobSpec("t", Echo("m"), {"p": 1}, store=str(tmp_path / "s.sqlite3"), progress="off")
+        seen = []
+        summary, _ = run_image_job(spec, expand([url]), lambda p: Request.simple("x", [p]),
+                                   lambda item, r: seen.append(r.output["text"]))
+    finally:
+        server.shutdown()
+    assert summary.done == 1 and seen and len(hits) == 1

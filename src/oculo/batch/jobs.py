@@ -83,6 +83,8 @@ def run_image_job(spec: JobSpec, sources: Sequence[Any], build: Callable[[ImageP
     for src in sources:
         try:
             data = src.read()
+            if src.url:  # fetched once: the worker decodes these bytes instead of downloading again
+                src = Source.from_bytes(data, src.name)
             digest = content_hash(data)
             # A PDF is one item per page, so a long document resumes page by page.
             pages = len(text_layer(Source.from_bytes(data, src.name))) if is_pdf(data) else 0
