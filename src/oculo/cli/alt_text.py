@@ -88,9 +88,9 @@ def _describe(eng: Any, inputs: list[str], refs: list[html_alt.ImgRef], overwrit
               options: Any, system: str | None, spec: Any, filters: dict[str, Any]) -> list[AltText]:
     """Alt text for each input as a resumable job: a rerun over 20,000 product photos skips what is done."""
     from ..batch.jobs import run_image_job
-    from ..engines import Options, Request
+    from ..engines import Request
     from ..media.sources import expand
-    from ..tasks.alt_text import alt_prompt, clean_alt
+    from ..tasks.alt_text import alt_options, alt_prompt, finish_alt
 
     contexts: dict[str, str | None] = {}
     if not inputs:
@@ -106,21 +106,16 @@ def _describe(eng: Any, inputs: list[str], refs: list[html_alt.ImgRef], overwrit
     def context(name: str) -> str | None:
         return contexts.get(name) or _file_context(name)
 
-    opts = options
-    if opts.max_tokens is None:  # as alt_texts() does: room for a preamble clean_alt removes, a stop for rambling
-        opts = Options(max_tokens=max_chars // 2 + 24, temperature=opts.temperature, seed=opts.seed,
-                       stop=list(opts.stop), extra=dict(opts.extra))
+    opts = alt_options(options, max_chars)
     results: dict[str, AltText] = {}
 
     def build(part: ImagePart) -> Request:
         return Request.simple(alt_prompt(max_chars, context(part.name)), [part], system=system, options=opts)
 
     def collect(item: Any, result: Any) -> None:
-        out = result.output or {}
-        text = "" if result.error else clean_alt(out.get("text") or "", max_chars)
-        error = result.error or (None if text else "the model returned no usable alt text; try another model")
         stats = Stats(**{k: v for k, v in (result.stats or {}).items() if k != "tokens_per_s"})
-        results[item.source] = AltText(item.source, text, error, stats)
+        text = (result.output or {}).get("text")
+        results[item.source] = finish_alt(item.source, text, result.error, stats, max_chars)
 
     summary, job_id = run_image_job(spec, sources, build, collect, item_extra=context)
     click.echo(f"oculo: {summary.done} described ({summary.cached} from the store), {summary.failed} failed; "

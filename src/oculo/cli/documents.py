@@ -146,7 +146,7 @@ def verify(file: str, data_path: str, schema: str, as_json: bool, strict: bool) 
     """Check an extraction made elsewhere against the document's own text: sums, grounding, plausibility."""
     from ..checks import verify as run_checks
     from ..media.documents import open_document
-    from ..tasks.extract import _document_text
+    from ..tasks.extract import document_text
 
     try:
         data = json.loads(Path(data_path).read_text(encoding="utf-8"))
@@ -159,7 +159,7 @@ def verify(file: str, data_path: str, schema: str, as_json: bool, strict: bool) 
     if not isinstance(data, dict):
         raise InputError(f"{data_path}: expected one JSON object with the extracted fields")
     doc = open_document(file, max_pixels=4_000_000)
-    v = run_checks(data, _document_text(doc, None, "none", "rapidocr"), schema=schema)
+    v = run_checks(data, document_text(doc, None, "none", "rapidocr"), schema=schema)
     if as_json:
         click.echo(json.dumps(v.to_dict(), indent=2, ensure_ascii=False))
     else:

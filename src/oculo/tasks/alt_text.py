@@ -126,16 +126,25 @@ def alt_texts(engine: Engine, parts: Sequence[ImagePart], max_chars: int = DEFAU
     contexts = list(context) if context is not None else [None] * len(parts)
     if len(contexts) != len(parts):
         raise ValueError(f"got {len(contexts)} contexts for {len(parts)} images; pass one per image (or None)")
-    opts = options or Options()
-    if opts.max_tokens is None:
-        # About 3 characters a token, plus room for a preamble clean_alt removes; a hard stop for rambling.
-        opts = Options(max_tokens=max_chars // 2 + 24, temperature=opts.temperature, seed=opts.seed,
-                       stop=list(opts.stop), extra=dict(opts.extra))
+    opts = alt_options(options, max_chars)
     requests = [Request.simple(alt_prompt(max_chars, ctx), [p], system=system, options=opts)
                 for p, ctx in zip(parts, contexts)]
-    out = []
-    for part, reply in zip(parts, engine.generate(requests)):
-        text = "" if reply.error else clean_alt(reply.text, max_chars)
-        error = reply.error or (None if text else "the model returned no usable alt text; try another model")
-        out.append(AltText(part.name, text, error, reply.stats))
-    return out
+    return [finish_alt(part.name, reply.text, reply.error, reply.stats, max_chars)
+            for part, reply in zip(parts, engine.generate(requests))]
+
+
+def alt_options(options: Options | None, max_chars: int) -> Options:
+    """The caller's options, with a token budget when none was given."""
+    opts = options or Options()
+    if opts.max_tokens is not None:
+        return opts
+    # About 3 characters a token, plus room for a preamble clean_alt removes; a hard stop for rambling.
+    return Options(max_tokens=max_chars // 2 + 24, temperature=opts.temperature, seed=opts.seed,
+                   stop=list(opts.stop), extra=dict(opts.extra))
+
+
+def finish_alt(source: str, raw: str | None, error: str | None, stats: Stats, max_chars: int) -> AltText:
+    """A model's answer as alt text: cleaned, and an error when nothing usable is left."""
+    text = "" if error else clean_alt(raw or "", max_chars)
+    error = error or (None if text else "the model returned no usable alt text; try another model")
+    return AltText(source, text, error, stats)

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from ..engines import Engine, ImagePart, Options, Reply, Request, Stats
 from ..errors import OculoError
 
-__all__ = ["ExtractResult", "extract_document", "TEMPERATURES", "merge_records"]
+__all__ = ["ExtractResult", "extract_document", "document_text", "TEMPERATURES", "merge_records"]
 
 # Bounded retries: greedy first, then a little randomness to leave a rut the model keeps falling into.
 TEMPERATURES = (0.0, 0.3, 0.6, 0.8)
@@ -66,7 +66,7 @@ def _anchor_text(pages: list[Any], mode: str, ocr_name: str) -> tuple[str | None
     raise OculoError(f"unknown anchor {mode!r}; choose auto, text, ocr or none")
 
 
-def _document_text(pages: list[Any], anchor_text: str | None, anchor_used: str, ocr_name: str) -> str | None:
+def document_text(pages: list[Any], anchor_text: str | None, anchor_used: str, ocr_name: str) -> str | None:
     """What verification checks against: the text layer when there is one, else classic OCR (reused if done)."""
     from ..media.documents import has_text_layer
 
@@ -174,7 +174,7 @@ def extract_document(path: str | Path, engine: Engine, schema: str, *, pages: st
     data = merge_records(records) if len(records) > 1 else records[0]
     result = ExtractResult(source, [p.index for p in doc], data, "ok", attempts=used, stats=stats,
                            anchor=anchor_used)
-    v = verify(data, _document_text(doc, text, anchor_used, ocr), schema=name if name in BUILTIN else "custom")
+    v = verify(data, document_text(doc, text, anchor_used, ocr), schema=name if name in BUILTIN else "custom")
     result.status = v.status
     result.warnings = v.to_dict()["warnings"]
     for problem in problems:
