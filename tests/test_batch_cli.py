@@ -37,6 +37,7 @@ def test_corrupt_file_among_good_ones_fails_alone_and_reruns_come_from_the_store
 
     rows_csv = list(csv.DictReader((tmp_path / "d.csv").open()))
     assert len(rows_csv) == 3 and sum(1 for r in rows_csv if r["error"]) == 1
+    assert sorted(r["text"] for r in rows_csv if not r["error"]) == sorted(r["text"] for r in good)
     import pyarrow.parquet as pq
 
     third = oculo(*args, "--out", str(tmp_path / "d.parquet"), env=env)

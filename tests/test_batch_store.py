@@ -167,3 +167,15 @@ def test_jobs_export_bad_suffix(filled, tmp_path):
     path, job = filled
     r = CliRunner().invoke(jobs, ["export", str(job), "--out", str(tmp_path / "x.txt"), "--store", str(path)])
     assert r.exit_code == 2
+
+
+def test_jobs_export_parquet(filled, tmp_path):
+    import pyarrow.parquet as pq
+
+    path, job = filled
+    out = tmp_path / "out.parquet"
+    r = CliRunner().invoke(jobs, ["export", str(job), "--out", str(out), "--store", str(path)])
+    assert r.exit_code == 0, r.output
+    rows = pq.read_table(out).to_pylist()
+    assert [(x["source"], x["total"], x["vendor"]) for x in rows] == [("a.png", 12.5, None), ("b.png", 7, "ACME")]
+    assert json.loads(rows[0]["lines"]) == [1, 2]

@@ -166,3 +166,44 @@ def test_folder_include_exclude_and_from_list_pick_the_documents(tmp_path):
     listing.write_text(f"# the one to read\n{tmp_path / 'oyo.png'}\n\n")
     proc = oculo("ocr", "--from-list", str(listing), "--format", "json")
     assert [Path(json.loads(line)["source"]).name for line in proc.stdout.decode().splitlines()] == ["oyo.png"]
+
+
+def _text_page(text: str):
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.new("RGB", (640, 160), "white")
+    ImageDraw.Draw(img).text((20, 40), text, fill="black", font=ImageFont.load_default(size=48))
+    return img
+
+
+def test_ocr_is_a_job_by_page_that_resumes_and_fails_a_corrupt_file_alone(tmp_path):
+    import re
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    if not shutil.which("tesseract"):
+        pytest.skip("tesseract is not installed (CI installs tesseract-ocr)")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    _text_page("PAGE ONE 111").save(docs / "two.pdf", save_all=True, append_images=[_text_page("PAGE TWO 222")])
+    _text_page("SOLO 333").save(docs / "solo.png")
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj garbage")
+    env = cli_env(OCULO_STORE=str(tmp_path / "jobs.sqlite3"))
+    args = ("ocr", str(docs), "--engine", "tesseract", "--format", "json", "--progress", "off")
+    first = oculo(*args, "--out", str(tmp_path / "pages.csv"), env=env)
+    err = first.stderr.decode()
+    assert first.returncode == 1 and "broken.pdf" in err and "3 done, 1 failed" in err, err
+    records = {(Path(r["source"]).name, r["page"]): r["text"] for r in map(json.loads, first.stdout.decode().splitlines())}
+    assert set(records) == {("two.pdf", 1), ("two.pdf", 2), ("solo.png", 1)}
+    assert "111" in records["two.pdf", 1] and "222" in records["two.pdf", 2] and "333" in records["solo.png", 1]
+    rows = list(csv.DictReader((tmp_path / "pages.csv").open()))
+    assert len(rows) == 4 and [Path(r["source"]).name for r in rows if r["error"]] == ["broken.pdf"]
+
+    again = oculo(*args, env=env)
+    assert "3 done (3 from the store), 1 failed" in again.stderr.decode()
+    job = re.search(r"job (\d+)", again.stderr.decode())[1]
+    export = oculo("jobs", "export", job, "--out", str(tmp_path / "pages.parquet"), env=env)
+    assert export.returncode == 0, export.stderr.decode()
+    table = pq.read_table(tmp_path / "pages.parquet").to_pylist()
+    assert sorted((Path(r["source"]).name, r["page"]) for r in table) == sorted(records)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -13,76 +14,112 @@ __all__ = ["ResultWriter", "flatten"]
 
 
 def flatten(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """One CSV row per line item, document fields repeated; a document without items is one row."""
-    data = result.get("data") or {}
-    head = {"source": result.get("source"), "status": result.get("status"), "error": result.get("error"),
-            "warnings": "; ".join(f"{w['field']}: {w['message']}" for w in result.get("warnings") or [])}
-    scalars = {k: v for k, v in data.items() if not isinstance(v, (list, dict))}
+    """CSV rows for one result: its own fields, then the extracted fields, one row per line item.
+
+    Any record works (a description, an extraction, a stored job item): nested values stay JSON in one cell,
+    and a list of objects in `data` (line items) repeats the other fields on each of its rows.
+    """
+    head: dict[str, Any] = {}
+    for k, v in result.items():
+        if k == "data":
+            continue
+        if k == "warnings" and isinstance(v, list):
+            head[k] = "; ".join(f"{w.get('field')}: {w.get('message')}" if isinstance(w, dict) else str(w)
+                                for w in v)
+        else:
+            head[k] = _cell(v)
+    data = result.get("data")
+    if not isinstance(data, dict):
+        return [head if data is None else {**head, "data": _cell(data)}]
     lists = {k: v for k, v in data.items() if isinstance(v, list) and v and all(isinstance(i, dict) for i in v)}
     items_key = "line_items" if "line_items" in lists else "items" if "items" in lists else next(iter(lists), None)
-    for k, v in data.items():
-        if isinstance(v, (list, dict)) and k != items_key:
-            scalars[k] = json.dumps(v, ensure_ascii=False)
-    base = {**head, **scalars}
+    base = {**head, **{k: _cell(v) for k, v in data.items() if k != items_key}}
     if not items_key:
         return [base]
-    return [{**base, **{f"item_{k}": v for k, v in item.items()}} for item in lists[items_key]]
+    return [{**base, **{f"item_{k}": _cell(v) for k, v in item.items()}} for item in lists[items_key]]
+
+
+def _cell(v: Any) -> Any:
+    # Deeper structure stays JSON in one cell: a spreadsheet cannot show it better, and it round-trips.
+    return json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v
 
 
 class ResultWriter:
-    """Appends each finished result at once, so a crash later in the batch loses nothing already written."""
+    """Writes each finished result as it comes, so a crash later in the batch loses nothing already written.
 
-    def __init__(self, path: str | None) -> None:
+    JSON Lines and CSV append; CSV is rewritten whole only when a result brings a new column. Parquet cannot
+    append, so it is rewritten at most as often as keeps that cost near a tenth of the run, and at close.
+    """
+
+    def __init__(self, path: str | Path | None) -> None:
         self.path = Path(path) if path else None
+        self.suffix = self.path.suffix.lower() if self.path else ""
         self._fh: TextIO | None = None
+        self._csv: Any = None
         self._rows: list[dict[str, Any]] = []
-        suffix = self.path.suffix.lower() if self.path else ""
-        if self.path and suffix not in (".jsonl", ".csv", ".json", ".parquet"):
+        self._columns: list[str] = []
+        self._dirty = False
+        self._next_write = 0.0
+        if self.path and self.suffix not in (".jsonl", ".csv", ".json", ".parquet"):
             raise InputError(f"{path}: choose an output ending in .jsonl, .csv or .parquet")
-        if suffix == ".parquet":
+        if self.suffix == ".parquet":
             try:
                 import pyarrow  # noqa: F401
             except ImportError:
                 raise InputError(f"{path}: writing Parquet needs pyarrow; `pip install pyarrow`, or use .jsonl") from None
 
+    def __enter__(self) -> ResultWriter:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
     def write(self, result: dict[str, Any]) -> None:
         if self.path is None:
             return
-        if self.path.suffix.lower() in (".jsonl", ".json"):
+        if self.suffix in (".jsonl", ".json"):
             if self._fh is None:
                 self._fh = self.path.open("w", encoding="utf-8")
             self._fh.write(json.dumps(result, ensure_ascii=False) + "\n")
             self._fh.flush()
-        else:
-            self._rows.extend(flatten(result))
-            # Columns can grow with each document, so the file is rewritten whole (atomically) each time.
-            if self.path.suffix.lower() == ".parquet":
-                self._write_parquet()
+            return
+        rows = flatten(result)
+        self._rows.extend(rows)
+        new = [k for row in rows for k in row if k not in self._columns]
+        self._columns.extend(dict.fromkeys(new))
+        if self.suffix == ".csv":
+            if new or self._csv is None:
+                self._rewrite_csv()
             else:
-                self._write_csv()
+                self._csv.writerows(rows)
+                assert self._fh is not None
+                self._fh.flush()
+            return
+        self._dirty = True
+        if time.monotonic() >= self._next_write:
+            self._write_parquet()
 
-    def _write_csv(self) -> None:
-        columns: list[str] = []
-        for row in self._rows:
-            columns.extend(k for k in row if k not in columns)
+    def _rewrite_csv(self) -> None:
         assert self.path is not None
+        if self._fh is not None:
+            self._fh.close()
         tmp = self.path.with_suffix(".csv.tmp")
         with tmp.open("w", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, fieldnames=columns)
+            w = csv.DictWriter(fh, fieldnames=self._columns)
             w.writeheader()
             w.writerows(self._rows)
         tmp.replace(self.path)
+        self._fh = self.path.open("a", newline="", encoding="utf-8")
+        self._csv = csv.DictWriter(self._fh, fieldnames=self._columns)
 
     def _write_parquet(self) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        columns: list[str] = []
-        for row in self._rows:
-            columns.extend(k for k in row if k not in columns)
+        started = time.monotonic()
         # One type per column: values that differ in type across rows are kept as their JSON text.
         table = {}
-        for col in columns:
+        for col in self._columns:
             values = [row.get(col) for row in self._rows]
             kinds = {type(v) for v in values if v is not None}
             if len(kinds) > 1 and not kinds <= {int, float}:
@@ -92,7 +129,13 @@ class ResultWriter:
         tmp = self.path.with_suffix(".parquet.tmp")
         pq.write_table(pa.table(table), tmp)
         tmp.replace(self.path)
+        self._dirty = False
+        now = time.monotonic()
+        self._next_write = now + 10 * (now - started)
 
     def close(self) -> None:
+        if self._dirty:
+            self._write_parquet()
         if self._fh is not None:
             self._fh.close()
+            self._fh = None

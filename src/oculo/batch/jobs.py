@@ -14,7 +14,7 @@ from .progress import Progress
 from .runner import Item, Result, RunSummary, run_items
 from .store import Store, content_hash, item_key, job_signature
 
-__all__ = ["JobSpec", "run_image_job", "run_document_job", "options_key"]
+__all__ = ["JobSpec", "run_image_job", "run_document_job", "run_page_job", "options_key"]
 
 
 def options_key(options: Options) -> dict[str, Any]:
@@ -27,7 +27,7 @@ class JobSpec:
     """What makes two runs the same work: the task, the model, its settings and the prompt or schema."""
 
     task: str
-    engine: Engine
+    engine: Engine | str  # a str names an engine without an Engine object: classic OCR (rapidocr, tesseract)
     prompt_or_schema: Any
     options: dict[str, Any] = field(default_factory=dict)
     store: str | None = None
@@ -35,6 +35,20 @@ class JobSpec:
     concurrency: int | None = None
     batch_size: int = 1
     progress: str = "auto"
+
+    @property
+    def engine_name(self) -> str:
+        return self.engine if isinstance(self.engine, str) else self.engine.name
+
+    @property
+    def model(self) -> str:
+        return self.engine if isinstance(self.engine, str) else self.engine.model
+
+    def default_concurrency(self) -> int:
+        # In-process, one engine call already batches; against a server, N requests in flight keep its slots busy.
+        if isinstance(self.engine, str) or self.engine.name == "transformers":
+            return 1
+        return max(1, self.engine.capabilities().parallel)
 
 
 def _transient(e: BaseException) -> bool:
@@ -44,16 +58,14 @@ def _transient(e: BaseException) -> bool:
 
 def _run(spec: JobSpec, items: list[Item], work: Callable[[list[Any]], Sequence[Result]],
          on_result: Callable[[Item, Result], Any]) -> tuple[RunSummary, int]:
-    eng = spec.engine
-    caps = eng.capabilities()
-    # In-process, one engine call already batches; against a server, N requests in flight keep its slots busy.
-    concurrency = spec.concurrency or (1 if eng.name == "transformers" else max(1, caps.parallel))
-    batch_size = spec.batch_size if eng.name == "transformers" else 1
+    concurrency = spec.concurrency or spec.default_concurrency()
+    batch_size = spec.batch_size if spec.engine_name == "transformers" else 1
     with Store(spec.store) as store:
-        signature = job_signature(spec.task, eng.model, eng.name, spec.options, spec.prompt_or_schema,
+        signature = job_signature(spec.task, spec.model, spec.engine_name, spec.options, spec.prompt_or_schema,
                                   [it.source or it.key for it in items])
         job_id = store.find_job(signature) or store.create_job(
-            signature, command=sys.argv, task=spec.task, model=eng.model, engine=eng.name, options=spec.options)
+            signature, command=sys.argv, task=spec.task, model=spec.model, engine=spec.engine_name,
+            options=spec.options)
         with Progress(len(items), mode=spec.progress, label=spec.task) as progress:  # type: ignore[arg-type]
             summary = run_items(items, work, store=store, job_id=job_id, concurrency=concurrency,
                                 batch_size=batch_size, force=spec.force, on_progress=progress,
@@ -63,7 +75,7 @@ def _run(spec: JobSpec, items: list[Item], work: Callable[[list[Any]], Sequence[
 
 def _key(spec: JobSpec, data_hash: str, part: str | None = None, extra: Any = None) -> str:
     what = spec.prompt_or_schema if extra is None else {"job": spec.prompt_or_schema, "item": extra}
-    return item_key(data_hash, spec.task, spec.engine.model, what, spec.options, part=part)
+    return item_key(data_hash, spec.task, spec.model, what, spec.options, part=part)
 
 
 def run_image_job(spec: JobSpec, sources: Sequence[Any], build: Callable[[ImagePart], Request],
@@ -73,12 +85,13 @@ def run_image_job(spec: JobSpec, sources: Sequence[Any], build: Callable[[ImageP
 
     `item_extra(source name)` adds what makes one item's prompt its own (alt text's page context) to its key.
     """
+    from ..media.documents import is_pdf, open_document, page_numbers
     from ..media.images import ImageLimits, load
-
-    from ..media.documents import is_pdf, open_document, text_layer
     from ..media.sources import Source
 
-    limits = ImageLimits.from_capabilities(spec.engine.capabilities())
+    assert not isinstance(spec.engine, str), "image jobs need a vision-model engine"
+    engine = spec.engine
+    limits = ImageLimits.from_capabilities(engine.capabilities())
     items = []
     for src in sources:
         try:
@@ -87,7 +100,7 @@ def run_image_job(spec: JobSpec, sources: Sequence[Any], build: Callable[[ImageP
                 src = Source.from_bytes(data, src.name)
             digest = content_hash(data)
             # A PDF is one item per page, so a long document resumes page by page.
-            pages = len(text_layer(Source.from_bytes(data, src.name))) if is_pdf(data) else 0
+            pages = len(page_numbers(Source.from_bytes(data, src.name))) if is_pdf(data) else 0
         except OculoError as e:  # an unreadable input fails alone, under its own name
             items.append(Item(_key(spec, "unreadable:" + src.name), src.name, None, (src, None, str(e))))
             continue
@@ -116,7 +129,7 @@ def run_image_job(spec: JobSpec, sources: Sequence[Any], build: Callable[[ImageP
                 results[i] = Result(None, str(e))
         if ready:
             try:
-                replies = spec.engine.generate([r for _, r in ready])
+                replies = engine.generate([r for _, r in ready])
             except OculoError as e:
                 if _transient(e):
                     raise
@@ -153,3 +166,55 @@ def run_document_job(spec: JobSpec, paths: Sequence[Path], process: Callable[[Pa
         return out
 
     return _run(spec, items, work, on_result)
+
+
+def run_page_job(spec: JobSpec, paths: Sequence[Path], pages: str | None,
+                 process: Callable[[Path, list[int]], Sequence[dict[str, Any]]],
+                 on_result: Callable[[Item, Result], Any]) -> tuple[RunSummary, int]:
+    """One item per page (PDF pages, TIFF frames; an image is one page), so a long document resumes page by page.
+
+    `process(path, page numbers)` handles the pages of one document that share a batch and returns one record
+    per page with its "page"; a document that cannot be opened fails alone, under its own name.
+    """
+    from ..media.documents import is_pdf, page_numbers
+    from ..media.sources import Source
+
+    items = []
+    for path in paths:
+        name = str(path)
+        try:
+            data = Path(path).read_bytes()
+            numbers = page_numbers(Source.from_bytes(data, name), pages=pages)
+        except (OSError, OculoError) as e:
+            reason = str(e) if isinstance(e, OculoError) else f"{name}: cannot read ({e.strerror or e})"
+            items.append(Item(_key(spec, "unreadable:" + name), name, None, (path, None, reason)))
+            continue
+        digest = content_hash(data)
+        paged = is_pdf(data) or len(numbers) > 1 or numbers != [1]
+        items += [Item(_key(spec, digest, f"page {n}" if paged else None), name, f"page {n}" if paged else None,
+                       (path, n, None)) for n in numbers]
+
+    def work(payloads: list[Any]) -> list[Result]:
+        results: list[Result | None] = [None] * len(payloads)
+        by_doc: dict[Any, list[tuple[int, int]]] = {}
+        for i, (path, n, error) in enumerate(payloads):
+            if error:
+                results[i] = Result(None, error)
+            else:
+                by_doc.setdefault(path, []).append((i, n))
+        for path, members in by_doc.items():
+            try:
+                records = {r["page"]: r for r in process(path, [n for _, n in members])}
+            except OculoError as e:
+                if _transient(e):
+                    raise
+                records, error = {}, str(e)
+            else:
+                error = "no result for this page"
+            for i, n in members:
+                d = records.get(n)
+                results[i] = Result(d, d.get("error"), d.get("stats") or {}) if d else Result(None, error)
+        return [r if r is not None else Result(None, "no result") for r in results]
+
+    return _run(spec, items, work, on_result)
+

@@ -25,7 +25,8 @@ def _doc_options(f: Any) -> Any:
 
 
 def _files(items: tuple[str, ...], kw: dict[str, Any], pages: str | None = None) -> list[Path]:
-    """The documents, each PDF opened once up front: a corrupt or locked file is reported before a model loads."""
+    """The documents. A lone PDF is opened up front, so a corrupt or locked file is reported before a model
+    loads; among many, a bad one fails alone inside the job and the others go on."""
     from ..media.documents import is_pdf, text_layer
     from ..media.sources import DOCUMENT_EXTENSIONS, expand
 
@@ -34,11 +35,12 @@ def _files(items: tuple[str, ...], kw: dict[str, Any], pages: str | None = None)
     for src in expand(inputs, extensions=DOCUMENT_EXTENSIONS, **filters):
         if src.path is None:
             raise InputError(f"{src.name}: documents must be files; download it first")
-        with open(src.path, "rb") as fh:
+        paths.append(src.path)
+    if len(paths) == 1:
+        with open(paths[0], "rb") as fh:
             head = fh.read(1024)
         if is_pdf(head):
-            text_layer(src.path, pages=pages)
-        paths.append(src.path)
+            text_layer(paths[0], pages=pages)
     return paths
 
 
@@ -48,31 +50,60 @@ def _files(items: tuple[str, ...], kw: dict[str, Any], pages: str | None = None)
 @engine_options_with(("rapidocr", "tesseract", *ENGINES),
                      "rapidocr (default, embedded) or tesseract for classic OCR; or a vision-model engine.")
 @click.option("--format", "fmt", type=click.Choice(("text", "markdown", "json")), default="text", show_default=True)
+@click.option("--out", "out", type=click.Path(dir_okay=False),
+              help="Also write one record per page to FILE.jsonl, .csv or .parquet (with pyarrow).")
+@batch_options
 @_doc_options
 def ocr(files: tuple[str, ...], model: str | None, engine: str | None, system: str | None, fmt: str,
-        pages: str | None, dpi: float | None, **kw: Any) -> None:
-    """Read the text of documents and images (PDF pages, multi-page TIFF, images).
+        out: str | None, pages: str | None, dpi: float | None, **kw: Any) -> None:
+    """Read the text of documents and images (PDF pages, multi-page TIFF, images), page by page as a job.
 
     \b
     Classic engines give lines with boxes and confidences (--format json); a vision model
     (--engine ollama|openai|transformers, or -m) transcribes, keeping tables with --format markdown.
+    A rerun skips the pages already read; `oculo resume ID` continues an interrupted run.
     """
-    from ..tasks.ocr import CLASSIC, ocr_document
+    from ..batch.jobs import run_page_job
+    from ..sinks import ResultWriter
+    from ..tasks.ocr import CLASSIC, PROMPTS, ocr_document
 
     paths = _files(files, kw, pages)
+    writer = ResultWriter(out)
     settings, options = build_settings(kw)
     if engine is None:
         engine = "auto" if model else "rapidocr"
     reader: Any = engine if engine in CLASSIC else open_engine(engine, model, settings)
-    for path in paths:
-        page_texts = ocr_document(path, reader, fmt=fmt, pages=pages, dpi=dpi, options=options)
-        for p in page_texts:
-            if fmt == "json":
-                click.echo(json.dumps(p.to_dict(), ensure_ascii=False))
-            else:
-                if len(page_texts) > 1 or len(paths) > 1:
-                    click.secho(f"== {Path(p.source).name} page {p.page} ==", bold=True)
-                click.echo(p.text)
+    # What changes the text: the prompt for a vision model, the resolution for all. The display format of
+    # classic OCR does not, so its text, json and markdown runs share their cache.
+    what = {"dpi": dpi, **({} if engine in CLASSIC else {"prompt": PROMPTS["markdown" if fmt == "markdown" else "text"]})}
+    spec = job_spec("ocr", reader, what, options, settings, kw)
+    headers = len(paths) > 1 or pages is not None or any(str(p).lower().endswith((".pdf", ".tif", ".tiff"))
+                                                         for p in paths)
+
+    def show(item: Any, result: Any) -> None:
+        writer.write(result.output or {"source": item.source, "page": _page_of(item), "error": result.error})
+        if result.error:
+            click.echo(f"oculo: error: {item.source}: {result.error}", err=True)
+        elif fmt == "json":
+            click.echo(json.dumps(result.output, ensure_ascii=False))
+        else:
+            if headers:
+                click.secho(f"== {Path(item.source).name} page {result.output['page']} ==", bold=True)
+            click.echo(result.output["text"])
+
+    def read(path: Path, numbers: list[int]) -> list[dict[str, Any]]:
+        return [p.to_dict() for p in ocr_document(path, reader, fmt=fmt, pages=",".join(map(str, numbers)),
+                                                  dpi=dpi, options=options)]
+
+    try:
+        summary, job_id = run_page_job(spec, paths, pages, read, show)
+    finally:
+        writer.close()
+    report_summary(summary, job_id)
+
+
+def _page_of(item: Any) -> int | None:
+    return int(item.part.split()[-1]) if item.part else None
 
 
 @click.command()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -86,49 +85,29 @@ def show(ctx: click.Context, job_id: int, store_path: Path | None) -> None:
 @jobs.command("export")
 @click.argument("job_id", type=int)
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="FILE.jsonl or FILE.csv (CSV flattens the output one level).")
+              help="FILE.jsonl, FILE.csv or FILE.parquet (CSV and Parquet: one column per output field).")
 @_store_option
 @click.pass_context
 def export(ctx: click.Context, job_id: int, out: Path, store_path: Path | None) -> None:
     """Write a job's finished results again, from the store."""
-    suffix = out.suffix.lower()
-    if suffix not in (".jsonl", ".csv"):
-        raise click.BadParameter("the file name must end in .jsonl or .csv", param_hint="--out")
+    from ..sinks import ResultWriter
+
+    if out.suffix.lower() not in (".jsonl", ".csv", ".parquet"):
+        raise click.BadParameter("the file name must end in .jsonl, .csv or .parquet", param_hint="--out")
+    writer = ResultWriter(out)  # before the store opens: a missing pyarrow is reported first
     store = _open(ctx, store_path, must_exist=True)
     _job_or_fail(store, job_id, store_path)
     rows = store.items(job_id, "done")
     store.close()
-    if suffix == ".jsonl":
-        with out.open("w", encoding="utf-8") as f:
-            for it in rows:
-                f.write(json.dumps({"source": it.source, "part": it.part, "key": it.key, "output": it.output,
-                                    "stats": it.stats}, ensure_ascii=False) + "\n")
-    else:
-        _write_csv(out, rows)
+    with writer:
+        for it in rows:
+            if out.suffix.lower() == ".jsonl":
+                writer.write({"source": it.source, "part": it.part, "key": it.key, "output": it.output,
+                              "stats": it.stats})
+            else:
+                output = it.output if isinstance(it.output, dict) else {"output": it.output}
+                writer.write({"source": it.source, "part": it.part, "key": it.key, **output})
     click.echo(f"wrote {len(rows)} result(s) to {out}", err=True)
-
-
-def _flat(output: Any) -> dict[str, Any]:
-    if not isinstance(output, dict):
-        return {"output": _cell(output)}
-    return {k: _cell(v) for k, v in output.items()}
-
-
-def _cell(v: Any) -> Any:
-    # Deeper structure stays JSON in one cell: a spreadsheet cannot show it better, and it round-trips.
-    return json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v
-
-
-def _write_csv(out: Path, rows: list[Any]) -> None:
-    flat = [_flat(it.output) for it in rows]
-    columns = ["source", "part", "key"]
-    for f in flat:
-        columns += [k for k in f if k not in columns]
-    with out.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=columns)
-        w.writeheader()
-        for it, f in zip(rows, flat):
-            w.writerow({"source": it.source, "part": it.part, "key": it.key, **f})
 
 
 @click.command()

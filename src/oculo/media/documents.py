@@ -29,7 +29,7 @@ from ..errors import InputError
 from .images import MAX_SOURCE_PIXELS, RESAMPLE, ImageLimits, decode, fit_size, pad_to_min_side, to_rgb
 from .sources import Source
 
-__all__ = ["Page", "parse_pages", "open_document", "text_layer", "has_text_layer", "is_pdf"]
+__all__ = ["Page", "parse_pages", "page_numbers", "open_document", "text_layer", "has_text_layer", "is_pdf"]
 
 MAX_AUTO_DPI = 300.0
 MIN_RENDER_DPI = 72.0
@@ -131,6 +131,22 @@ def text_layer(path_or_source: str | os.PathLike[str] | Source | bytes, *, pages
             return [_page_text(pdf[i]) for i in parse_pages(pages, len(pdf), source.name)]
         finally:
             pdf.close()
+
+
+def page_numbers(path_or_source: str | os.PathLike[str] | Source | bytes, *, pages: str | None = None,
+                 password: str | None = None) -> list[int]:
+    """The chosen 1-based page numbers, counted without rendering or reading any text."""
+    source = _as_source(path_or_source)
+    data = source.read()
+    if not data:
+        raise InputError(f"{source.name}: file is empty (0 bytes); pass a real PDF or image")
+    if not is_pdf(data):
+        return [i + 1 for i in parse_pages(pages, _frame_count(data), source.name)]
+    with _PDFIUM_LOCK:
+        pdf = _open_pdf(data, source.name, password)
+        count = len(pdf)
+        pdf.close()
+    return [i + 1 for i in parse_pages(pages, count, source.name)]
 
 
 def has_text_layer(pages: Sequence[Page | str | None]) -> bool:
