@@ -35,6 +35,12 @@ def tiny_qwen(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_terse(tmp_path_factory) -> Path:
+    """The tiny model with a generation config that ends JSON values early: long schemas finish quickly."""
+    return tiny_model("qwen2_vl", tmp_path_factory.mktemp("models") / "terse", terse=True)
+
+
+@pytest.fixture(scope="session")
 def images(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("images")
     out = {}

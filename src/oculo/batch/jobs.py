@@ -80,10 +80,12 @@ def _key(spec: JobSpec, data_hash: str, part: str | None = None, extra: Any = No
 
 def run_image_job(spec: JobSpec, sources: Sequence[Any], build: Callable[[ImagePart], Request],
                   on_result: Callable[[Item, Result], Any],
-                  item_extra: Callable[[str], Any] | None = None) -> tuple[RunSummary, int]:
+                  item_extra: Callable[[str], Any] | None = None,
+                  post: Callable[[ImagePart, dict[str, Any]], dict[str, Any]] | None = None) -> tuple[RunSummary, int]:
     """One request per image; decoding happens in the worker threads, so the CPU keeps pace with the model.
 
     `item_extra(source name)` adds what makes one item's prompt its own (alt text's page context) to its key.
+    `post(image, record)` finishes a record in the worker (a task's post-check), so the store keeps it checked.
     """
     from ..media.documents import is_pdf, open_document, page_numbers
     from ..media.images import ImageLimits, load
@@ -119,26 +121,32 @@ def run_image_job(spec: JobSpec, sources: Sequence[Any], build: Callable[[ImageP
 
     def work(payloads: list[Any]) -> list[Result]:
         results: list[Result | None] = [None] * len(payloads)
-        ready: list[tuple[int, Request]] = []
+        ready: list[tuple[int, ImagePart, Request]] = []
         for i, (src, page, error) in enumerate(payloads):
             try:
                 if error:
                     raise OculoError(error)
-                ready.append((i, build(decode(src, page))))
+                part = decode(src, page)
+                ready.append((i, part, build(part)))
             except OculoError as e:
                 results[i] = Result(None, str(e))
         if ready:
             try:
-                replies = engine.generate([r for _, r in ready])
+                replies = engine.generate([r for _, _, r in ready])
             except OculoError as e:
                 if _transient(e):
                     raise
                 replies = None
-                for i, _ in ready:
+                for i, _, _ in ready:
                     results[i] = Result(None, str(e))
-            for (i, _), reply in zip(ready, replies or []):
+            for (i, part, _), reply in zip(ready, replies or []):
                 src, page, _ = payloads[i]
                 out = {"source": src.name, **({"page": page} if page else {}), **reply.to_dict()}
+                try:
+                    out = post(part, out) if post else out
+                except OculoError as e:
+                    results[i] = Result(None, str(e))
+                    continue
                 results[i] = Result(out, reply.error, reply.stats.to_dict())
         return [r if r is not None else Result(None, "no result") for r in results]
 

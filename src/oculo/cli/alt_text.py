@@ -15,7 +15,8 @@ from .. import html_alt
 from ..engines import ImagePart, Stats, open_engine
 from ..errors import OculoError
 from ..tasks.alt_text import DEFAULT_MAX_CHARS, AltText
-from .common import batch_options, build_settings, engine_options, gather_inputs, input_options, job_spec
+from .common import (batch_options, build_settings, engine_options, gather_inputs, input_options, job_spec,
+                     prompt_file_option, task_prompt)
 
 
 def _write_csv(path: str, results: list[AltText]) -> None:
@@ -42,6 +43,7 @@ def _write_csv(path: str, results: list[AltText]) -> None:
 @click.option("--write", is_flag=True, help="With --html: change the files (a .bak copy is kept); default is a dry run.")
 @click.option("--overwrite", is_flag=True, help="With --html: replace alt text that is already there too.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image.")
+@prompt_file_option
 @batch_options
 def alt_text(inputs: tuple[str, ...], model: str | None, engine: str | None, system: str | None, max_chars: int,
              out_csv: str | None, html_dir: str | None, write: bool, overwrite: bool, as_json: bool,
@@ -59,12 +61,14 @@ def alt_text(inputs: tuple[str, ...], model: str | None, engine: str | None, sys
         raise click.UsageError("give images to describe, or --html DIR")
     if (write or overwrite) and not html_dir:
         raise click.UsageError("--write and --overwrite need --html DIR")
+    template = task_prompt(kw, "alt-text")
     settings, options = build_settings(kw)
     refs = html_alt.scan(html_dir) if html_dir else []
     eng = open_engine(engine, model, settings)
     try:
-        spec = job_spec("alt-text", eng, {"max_chars": max_chars, "system": system}, options, settings, kw)
-        results = _describe(eng, listed, refs, overwrite, max_chars, options, system, spec, filters)
+        what = {"max_chars": max_chars, "system": system, "prompt": template}
+        spec = job_spec("alt-text", eng, what, options, settings, kw)
+        results = _describe(eng, listed, refs, overwrite, max_chars, options, system, spec, filters, template)
     finally:
         eng.close()
 
@@ -85,7 +89,7 @@ def alt_text(inputs: tuple[str, ...], model: str | None, engine: str | None, sys
 
 
 def _describe(eng: Any, inputs: list[str], refs: list[html_alt.ImgRef], overwrite: bool, max_chars: int,
-              options: Any, system: str | None, spec: Any, filters: dict[str, Any]) -> list[AltText]:
+              options: Any, system: str | None, spec: Any, filters: dict[str, Any], template: str) -> list[AltText]:
     """Alt text for each input as a resumable job: a rerun over 20,000 product photos skips what is done."""
     from ..batch.jobs import run_image_job
     from ..engines import Request
@@ -110,7 +114,8 @@ def _describe(eng: Any, inputs: list[str], refs: list[html_alt.ImgRef], overwrit
     results: dict[str, AltText] = {}
 
     def build(part: ImagePart) -> Request:
-        return Request.simple(alt_prompt(max_chars, context(part.name)), [part], system=system, options=opts)
+        return Request.simple(alt_prompt(max_chars, context(part.name), template), [part], system=system,
+                              options=opts)
 
     def collect(item: Any, result: Any) -> None:
         stats = Stats(**{k: v for k, v in (result.stats or {}).items() if k != "tokens_per_s"})

@@ -11,7 +11,7 @@ import click
 from .. import api
 from ..engines import Engine, Reply, open_engine
 from .common import (batch_options, build_settings, engine_options, gather_inputs, input_options, job_spec,
-                     report_summary)
+                     prompt_file_option, report_summary, task_prompt)
 
 _IMAGES_HELP = "Image paths, globs, folders, http(s) URLs, or - for stdin."
 
@@ -109,11 +109,12 @@ def ask(prompt: str, images: tuple[str, ...], model: str | None, engine: str | N
 @click.argument("images", nargs=-1)
 @input_options
 @engine_options
-@click.option("--prompt", default=api.DESCRIBE_PROMPT, show_default=False, help="Override the describe prompt.")
+@click.option("--prompt", help="Override the describe prompt.")
+@prompt_file_option
 @batch_options
 @_output_options
 def describe(images: tuple[str, ...], model: str | None, engine: str | None, system: str | None,
-             prompt: str, as_json: bool, stream: bool | None, out: str | None, **kw: Any) -> None:
+             prompt: str | None, as_json: bool, stream: bool | None, out: str | None, **kw: Any) -> None:
     """Describe each image in detail.
 
     \b
@@ -121,6 +122,10 @@ def describe(images: tuple[str, ...], model: str | None, engine: str | None, sys
     Several images are described one by one, batched where the engine allows.
     """
     inputs, filters = gather_inputs(images, kw)
+    if prompt and kw.get("prompt_file"):
+        raise click.UsageError("give --prompt or --prompt-file, not both")
+    prompt = prompt or task_prompt(kw, "describe")
+    kw.pop("prompt_file", None)
     settings, options = build_settings(kw)
     eng = open_engine(engine, model, settings)
     from ..media.sources import DOCUMENT_EXTENSIONS, expand

@@ -118,6 +118,20 @@ def gather_inputs(items: tuple[str, ...], kw: dict[str, Any], *,
     return inputs, {"include": tuple(kw.pop("include", ()) or ()), "exclude": tuple(kw.pop("exclude", ()) or ())}
 
 
+def prompt_file_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--prompt-file", "prompt_file", type=click.Path(dir_okay=False),
+                        help="Use the prompt in FILE instead of the built-in one "
+                             "(`oculo prompts TASK` prints it, to start from).")(f)
+
+
+def task_prompt(kw: dict[str, Any], task: str, part: str = "prompt") -> str:
+    """The --prompt-file's text when given (taken out of `kw`), else the task's built-in prompt."""
+    from ..tasks.prompts import prompt, read_prompt_file
+
+    path = kw.pop("prompt_file", None)
+    return read_prompt_file(path) if path else prompt(task, part)
+
+
 def batch_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """The job store and the runner's settings, for commands that work through many inputs."""
     f = click.option("--progress", "progress", type=click.Choice(("auto", "bar", "plain", "json", "off")),

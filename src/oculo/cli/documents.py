@@ -12,7 +12,7 @@ import click
 from ..engines import ENGINES, open_engine
 from ..errors import InputError
 from .common import (batch_options, build_settings, engine_options, engine_options_with, gather_inputs, input_options,
-                     job_spec, report_summary)
+                     job_spec, prompt_file_option, report_summary, task_prompt)
 
 _ANCHORS = ("auto", "text", "ocr", "none")
 
@@ -52,6 +52,7 @@ def _files(items: tuple[str, ...], kw: dict[str, Any], pages: str | None = None)
 @click.option("--format", "fmt", type=click.Choice(("text", "markdown", "json")), default="text", show_default=True)
 @click.option("--out", "out", type=click.Path(dir_okay=False),
               help="Also write one record per page to FILE.jsonl, .csv or .parquet (with pyarrow).")
+@prompt_file_option
 @batch_options
 @_doc_options
 def ocr(files: tuple[str, ...], model: str | None, engine: str | None, system: str | None, fmt: str,
@@ -65,17 +66,21 @@ def ocr(files: tuple[str, ...], model: str | None, engine: str | None, system: s
     """
     from ..batch.jobs import run_page_job
     from ..sinks import ResultWriter
-    from ..tasks.ocr import CLASSIC, PROMPTS, ocr_document
+    from ..tasks.ocr import CLASSIC, ocr_document
 
+    if engine is None:
+        engine = "auto" if model else "rapidocr"
+    if engine in CLASSIC and kw.get("prompt_file"):
+        raise click.UsageError(f"--prompt-file is for vision models; {engine} reads without a prompt")
+    template = None if engine in CLASSIC else task_prompt(kw, "ocr", "markdown" if fmt == "markdown" else "prompt")
+    kw.pop("prompt_file", None)
     paths = _files(files, kw, pages)
     writer = ResultWriter(out)
     settings, options = build_settings(kw)
-    if engine is None:
-        engine = "auto" if model else "rapidocr"
     reader: Any = engine if engine in CLASSIC else open_engine(engine, model, settings)
     # What changes the text: the prompt for a vision model, the resolution for all. The display format of
     # classic OCR does not, so its text, json and markdown runs share their cache.
-    what = {"dpi": dpi, **({} if engine in CLASSIC else {"prompt": PROMPTS["markdown" if fmt == "markdown" else "text"]})}
+    what = {"dpi": dpi, **({"prompt": template} if template else {})}
     spec = job_spec("ocr", reader, what, options, settings, kw)
     headers = len(paths) > 1 or pages is not None or any(str(p).lower().endswith((".pdf", ".tif", ".tiff"))
                                                          for p in paths)
@@ -93,7 +98,7 @@ def ocr(files: tuple[str, ...], model: str | None, engine: str | None, system: s
 
     def read(path: Path, numbers: list[int]) -> list[dict[str, Any]]:
         return [p.to_dict() for p in ocr_document(path, reader, fmt=fmt, pages=",".join(map(str, numbers)),
-                                                  dpi=dpi, options=options)]
+                                                  dpi=dpi, options=options, prompt=template)]
 
     try:
         summary, job_id = run_page_job(spec, paths, pages, read, show)
@@ -121,6 +126,7 @@ def _page_of(item: Any) -> int | None:
 @click.option("--strict", is_flag=True, help="Exit 1 when any document has warnings.")
 @click.option("--attempts", type=click.IntRange(1, 4), default=4, show_default=True,
               help="Tries per document when the answer fails validation (temperature rises 0.0 to 0.8).")
+@prompt_file_option
 @batch_options
 @_doc_options
 def extract(files: tuple[str, ...], model: str | None, engine: str | None, system: str | None, schema: str,
@@ -138,11 +144,12 @@ def extract(files: tuple[str, ...], model: str | None, engine: str | None, syste
     from ..tasks.extract import extract_document
 
     json_schema = resolve_schema(schema)[0]  # a bad schema fails before any model loads
+    template = task_prompt(kw, "extract")
     paths = _files(files, kw, pages)
     settings, options = build_settings(kw)
     eng = open_engine(engine, model, settings)
     what = {"schema": json_schema, "anchor": anchor, "pages": pages, "dpi": dpi,
-            "pages_per_request": pages_per_request, "attempts": attempts}
+            "pages_per_request": pages_per_request, "attempts": attempts, "prompt": template}
     spec = job_spec("extract", eng, what, options, settings, kw)
     writer = ResultWriter(out)
     warned = False
@@ -159,7 +166,7 @@ def extract(files: tuple[str, ...], model: str | None, engine: str | None, syste
     try:
         summary, job_id = run_document_job(spec, paths, lambda p: extract_document(
             p, eng, schema, pages=pages, dpi=dpi, anchor=anchor, pages_per_request=pages_per_request,
-            options=options, attempts=attempts), show)
+            options=options, attempts=attempts, prompt_template=template), show)
     finally:
         writer.close()
     report_summary(summary, job_id)

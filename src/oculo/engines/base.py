@@ -91,6 +91,15 @@ class Stats:
         gen_s = self.total_s - (self.ttft_s or 0.0)
         return self.generated_tokens / gen_s if gen_s > 0 else None
 
+    def add(self, other: Stats) -> None:
+        """Count another call into this one: tokens and times add up, the first time to first token stays."""
+        for name in ("prompt_tokens", "generated_tokens", "total_s", "load_s"):
+            value = getattr(other, name)
+            if value is not None:
+                setattr(self, name, (getattr(self, name) or 0) + value)
+        if self.ttft_s is None:
+            self.ttft_s = other.ttft_s
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "prompt_tokens": self.prompt_tokens,

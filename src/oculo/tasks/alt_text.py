@@ -12,20 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..engines import Engine, ImagePart, Options, Request, Stats
+from .prompts import fill, prompt
 
 __all__ = ["ALT_PROMPT", "DEFAULT_MAX_CHARS", "AltText", "alt_prompt", "alt_texts", "clean_alt"]
 
 DEFAULT_MAX_CHARS = 125  # what screen readers and most accessibility checkers treat as "short"
 
-ALT_PROMPT = (
-    "Write the alt text for this image, for someone using a screen reader. One sentence, at most {max_chars} "
-    "characters. Say what matters: the main subject, what it is doing, and any visible text that carries "
-    'meaning. Do not start with "Image of", "Picture of" or "Photo of", add no quotes and no preamble: '
-    "reply with the alt text only."
-)
-CONTEXT_PROMPT = (
-    "\nWhere the image appears: {context}. Use this only to decide what matters; describe only what is visible."
-)
+ALT_PROMPT = prompt("alt-text")
+CONTEXT_PROMPT = prompt("alt-text", "context")
 
 _QUOTES = "\"'`“”„‟«»‹›‘’‚「」『』*_"
 # Leading filler in a few languages: "A photo of", "This image shows", "Bild von", "Une photo de", ...
@@ -61,11 +55,11 @@ class AltText:
         return {"path": self.source, "alt_text": self.text, "error": self.error, "stats": self.stats.to_dict()}
 
 
-def alt_prompt(max_chars: int = DEFAULT_MAX_CHARS, context: str | None = None) -> str:
-    prompt = ALT_PROMPT.format(max_chars=max_chars)
+def alt_prompt(max_chars: int = DEFAULT_MAX_CHARS, context: str | None = None, template: str = ALT_PROMPT) -> str:
+    prompt = fill(template, max_chars=max_chars)
     if context and context.strip():
         context = context.encode("utf-8", "ignore").decode("utf-8")  # lone surrogates break tokenizers
-        prompt += CONTEXT_PROMPT.format(context=" ".join(context.split())[:600])
+        prompt += fill(CONTEXT_PROMPT, context=" ".join(context.split())[:600])
     return prompt
 
 

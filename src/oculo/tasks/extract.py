@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from ..engines import Engine, ImagePart, Options, Reply, Request, Stats
 from ..errors import OculoError
+from .prompts import fill, prompt
 
 __all__ = ["ExtractResult", "extract_document", "document_text", "TEMPERATURES", "merge_records"]
 
@@ -23,13 +24,9 @@ __all__ = ["ExtractResult", "extract_document", "document_text", "TEMPERATURES",
 TEMPERATURES = (0.0, 0.3, 0.6, 0.8)
 ANCHOR_CHARS = 6000  # enough for a dense invoice page; more would crowd out the image tokens
 
-PROMPT = (
-    "Extract the {name} fields from the document image(s) as JSON matching the schema. "
-    "Copy names, numbers and identifiers exactly as printed; write dates as YYYY-MM-DD and numbers without "
-    "currency symbols or thousands separators; use null for anything not present in the document."
-)
-ANCHOR = "\n\nThe document's own text, to copy values from exactly:\n<<<\n{text}\n>>>"
-RETRY = "\n\nYour previous answer was rejected: {error}. Answer again with JSON that matches the schema exactly."
+PROMPT = prompt("extract")
+ANCHOR = prompt("extract", "anchor")
+RETRY = prompt("extract", "retry")
 
 
 @dataclass
@@ -85,15 +82,6 @@ def _ocr_text(pages: list[Any], ocr_name: str) -> str | None:
     return "\n\n".join(reader.read(p.image).text for p in pages)
 
 
-def _add(total: Stats, s: Stats) -> None:
-    for name in ("prompt_tokens", "generated_tokens", "total_s", "load_s"):
-        a, b = getattr(total, name), getattr(s, name)
-        if b is not None:
-            setattr(total, name, (a or 0) + b)
-    if total.ttft_s is None:
-        total.ttft_s = s.ttft_s
-
-
 def _ask_valid(engine: Engine, prompt: str, images: list[ImagePart], schema: dict[str, Any], model_cls: Any,
                options: Options, stats: Stats, attempts: int) -> tuple[dict[str, Any] | None, str | None, int]:
     """One group of pages to one record, retried with the error fed back.
@@ -108,9 +96,9 @@ def _ask_valid(engine: Engine, prompt: str, images: list[ImagePart], schema: dic
     for attempt, temperature in enumerate(temperatures, 1):
         opts = Options(max_tokens=options.max_tokens or 2048, temperature=temperature,
                        seed=options.seed, stop=list(options.stop), extra=dict(options.extra))
-        text = prompt + (RETRY.format(error=error) if error else "")
+        text = prompt + (fill(RETRY, error=error) if error else "")
         reply: Reply = engine.generate([Request.simple(text, images, options=opts, schema=schema)])[0]
-        _add(stats, reply.stats)
+        stats.add(reply.stats)
         error = reply.error
         if error is not None:
             continue
@@ -140,7 +128,8 @@ def merge_records(records: list[dict[str, Any]]) -> dict[str, Any]:
 def extract_document(path: str | Path, engine: Engine, schema: str, *, pages: str | None = None,
                      dpi: float | None = None, anchor: str = "auto", pages_per_request: int | None = None,
                      options: Options | None = None, ocr: str = "rapidocr",
-                     attempts: int = len(TEMPERATURES)) -> ExtractResult:
+                     attempts: int = len(TEMPERATURES), prompt_template: str = PROMPT) -> ExtractResult:
+    """`prompt_template` replaces the built-in prompt (a --prompt-file); {name} in it becomes the schema's name."""
     from ..checks import verify
     from ..media.documents import open_document
     from ..schemas import BUILTIN, resolve_schema
@@ -157,10 +146,10 @@ def extract_document(path: str | Path, engine: Engine, schema: str, *, pages: st
     problems: list[str] = []
     for start in range(0, len(doc), per):
         group = doc[start:start + per]
-        prompt = PROMPT.format(name=name.replace("_", " "))
+        prompt = fill(prompt_template, name=name.replace("_", " "))
         if text and anchor_used != "none":
             group_text = "\n\n".join(p.text or "" for p in group) if anchor_used == "text" else text
-            prompt += ANCHOR.format(text=group_text[:ANCHOR_CHARS])
+            prompt += fill(ANCHOR, text=group_text[:ANCHOR_CHARS])
         images = [ImagePart(p.image, f"{Path(source).name} page {p.index + 1}") for p in group]
         data, error, n = _ask_valid(engine, prompt, images, json_schema, model_cls, options or Options(), stats,
                                     attempts)

@@ -7,18 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from ..engines import Engine, ImagePart, Options, Request, Stats
+from .prompts import prompt
 
-__all__ = ["CLASSIC", "PageText", "ocr_document", "PROMPTS"]
+__all__ = ["CLASSIC", "PageText", "image_text", "ocr_document", "PROMPTS"]
 
 CLASSIC = ("rapidocr", "tesseract")
 
-PROMPTS = {
-    "text": "Transcribe all text in this document image exactly as written, in reading order, keeping line "
-            "breaks. Do not summarize, translate or correct anything. Output only the text.",
-    "markdown": "Transcribe this document image to Markdown, exactly as written: headings as #, lists as lists, "
-                "and every table as a Markdown table with its header row. Do not summarize or translate. "
-                "Output only the Markdown.",
-}
+PROMPTS = {"text": prompt("ocr"), "markdown": prompt("ocr", "markdown")}
 
 
 @dataclass
@@ -40,7 +35,9 @@ class PageText:
 
 
 def ocr_document(path: str | Path, engine: str | Engine, *, fmt: str = "text", pages: str | None = None,
-                 dpi: float | None = None, options: Options | None = None) -> list[PageText]:
+                 dpi: float | None = None, options: Options | None = None,
+                 prompt: str | None = None) -> list[PageText]:
+    """Each chosen page's text; `prompt` replaces a vision model's built-in transcription prompt."""
     from ..media.documents import open_document
 
     source = str(path)
@@ -61,9 +58,28 @@ def ocr_document(path: str | Path, engine: str | Engine, *, fmt: str = "text", p
     if opts.temperature is None:
         opts = Options(max_tokens=opts.max_tokens or 4096, temperature=0.0, seed=opts.seed, stop=opts.stop,
                        extra=opts.extra)
-    prompt = PROMPTS["markdown" if fmt == "markdown" else "text"]
+    prompt = prompt or PROMPTS["markdown" if fmt == "markdown" else "text"]
     requests = [Request.simple(prompt, [ImagePart(p.image, f"{Path(source).name} page {p.index + 1}")],
                                options=opts) for p in doc]
     replies = engine.generate(requests)  # every page in one batch: the engine keeps itself busy
     return [PageText(source, p.index + 1, r.text.strip(), engine=f"{r.engine}:{r.model}", stats=r.stats)
             for p, r in zip(doc, replies)]
+
+
+def image_text(image: Any, engine: str = "auto") -> tuple[str | None, str | None]:
+    """An image's own text by classic OCR, and the engine that read it: what post-checks compare a model with.
+
+    "auto" takes rapidocr, else tesseract; when neither is installed it returns (None, None) and the check
+    says it was skipped. A named engine that is missing raises its one-line error.
+    """
+    from ..engines.ocr import get_ocr_engine
+    from ..errors import EngineUnavailable
+
+    for name in CLASSIC if engine == "auto" else (engine,):
+        try:
+            reader = get_ocr_engine(name)
+            return reader.read(image).text, name
+        except EngineUnavailable:
+            if engine != "auto":
+                raise
+    return None, None

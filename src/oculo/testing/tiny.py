@@ -68,13 +68,18 @@ _BUILDERS: dict[str, Callable[[], Parts]] = {
 ARCHES: tuple[str, ...] = tuple(_BUILDERS)
 
 
-def tiny_model(arch: str, out_dir: str | Path, *, seed: int = 0) -> Path:
+def tiny_model(arch: str, out_dir: str | Path, *, seed: int = 0, terse: bool = False) -> Path:
     """Build a tiny random-weight model of architecture ``arch`` into ``out_dir`` and return its path.
 
     The folder loads with ``AutoProcessor.from_pretrained`` and
     ``AutoModelForImageTextToText.from_pretrained``. The same ``(arch, seed)`` always writes the same
     files (weights included). ``arch`` must be one of :data:`ARCHES`, else ``ValueError``. The
     returned path is absolute. Torch's global RNG state is left untouched.
+
+    ``terse=True`` writes a generation config that favours the characters closing JSON values (quote,
+    bracket, brace, then comma), so a schema-constrained answer ends within a few hundred tokens even for a
+    long schema (a chart, a bug report). Weights stay random and the grammar is the real one: it only makes
+    the random walk through the schema short, where an unbiased one can run past any token budget.
     """
     if arch not in _BUILDERS:
         raise ValueError(f"unknown tiny-model arch {arch!r}; choose one of: {', '.join(ARCHES)}")
@@ -90,7 +95,15 @@ def tiny_model(arch: str, out_dir: str | Path, *, seed: int = 0) -> Path:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = parts.model_class(parts.config).to(torch.float32).eval()
-    model.generation_config = GenerationConfig(**parts.generation)
+    generation = dict(parts.generation)
+    if terse:
+        tok = getattr(parts.processor, "tokenizer", parts.processor)
+        ids = {ch: tok.convert_tokens_to_ids(ch) for ch in '"]},'}
+        missing = [ch for ch, i in ids.items() if i is None or i == tok.unk_token_id]
+        if missing:
+            raise ValueError(f"the {arch} tiny tokenizer has no single token for {missing}; terse needs them")
+        generation["sequence_bias"] = [[[ids[ch]], 6.0 if ch == "," else 12.0] for ch in '"]},']
+    model.generation_config = GenerationConfig(**generation)
 
     bars_were_disabled = hf_logging.is_progress_bar_enabled() is False
     hf_logging.disable_progress_bar()
