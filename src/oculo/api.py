@@ -7,13 +7,11 @@ from typing import Any
 
 from .engines import Engine, EngineSettings, ImagePart, Options, Reply, Request, open_engine
 from .engines.base import Chunk
+from .tasks.prompts import prompt
 
 __all__ = ["ask", "ask_stream", "build_request", "describe", "load_images", "schema_of", "DESCRIBE_PROMPT"]
 
-DESCRIBE_PROMPT = (
-    "Describe this image in detail: the subject, the setting, notable objects, any text that is visible, "
-    "and the overall style. Do not guess at what cannot be seen."
-)
+DESCRIBE_PROMPT = prompt("describe")
 
 
 def _engine(engine: Engine | str | None, model: str | None, settings: EngineSettings | None) -> Engine:
