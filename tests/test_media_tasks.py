@@ -252,3 +252,14 @@ def test_a_prompt_file_replaces_the_prompt_and_the_cache_key(tiny_qwen, images, 
     assert "1 done (1 from the store)" in oculo(*args, "--prompt-file", str(custom), env=env).stderr.decode()
     both = oculo(*args, "--prompt", "x", "--prompt-file", str(custom), env=env)
     assert both.returncode == 2 and "not both" in both.stderr.decode()
+
+
+def test_library_calls_give_the_same_records(tiny_terse, shot, bar_chart):
+    import oculo
+
+    [reading] = oculo.screenshot([shot], engine="transformers", model=str(tiny_terse), ocr="none")
+    ScreenReading.model_validate(reading["data"])
+    assert reading["source"] == str(shot) and reading["status"] in ("ok", "warnings")
+    [chart] = oculo.chart([bar_chart], engine="transformers", model=str(tiny_terse), ocr="none")
+    Chart.model_validate(chart["data"])
+    assert chart["task"] == "chart" and chart["note"] == ESTIMATE_NOTE

@@ -7,7 +7,7 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .api import ask, ask_stream, describe, load_images
+from .api import ask, ask_stream, chart, compare, describe, load_images, screenshot, video
 from .engines import Engine, EngineSettings, ImagePart, Message, Options, Reply, Request, Stats, open_engine
 from .errors import EngineError, InputError, ModelNotFound, OculoError, SchemaViolation, Unsupported
 
@@ -18,6 +18,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 __all__ = [
     "__version__", "ask", "ask_stream", "describe", "load_images", "open_engine",
+    "screenshot", "chart", "compare", "video",
     "Engine", "EngineSettings", "ImagePart", "Message", "Options", "Reply", "Request", "Stats",
     "OculoError", "InputError", "EngineError", "ModelNotFound", "SchemaViolation", "Unsupported",
 ]

@@ -9,7 +9,8 @@ from .engines import Engine, EngineSettings, ImagePart, Options, Reply, Request,
 from .engines.base import Chunk
 from .tasks.prompts import prompt
 
-__all__ = ["ask", "ask_stream", "build_request", "describe", "load_images", "schema_of", "DESCRIBE_PROMPT"]
+__all__ = ["ask", "ask_stream", "build_request", "chart", "compare", "describe", "load_images", "schema_of", "screenshot",
+           "video", "DESCRIBE_PROMPT"]
 
 DESCRIBE_PROMPT = prompt("describe")
 
@@ -83,3 +84,50 @@ def describe(images: Sequence[Any], *, engine: Engine | str | None = None, model
     eng = _engine(engine, model, settings)
     parts = load_images(images, eng)
     return eng.generate([build_request(prompt, [p], system, options, None) for p in parts])
+
+
+def screenshot(images: Sequence[Any], *, bug_report: bool = False, engine: Engine | str | None = None,
+               model: str | None = None, prompt: str | None = None, system: str | None = None,
+               options: Options | None = None, settings: EngineSettings | None = None,
+               ocr: str = "auto") -> list[dict[str, Any]]:
+    """Each screenshot read (or a bug report written), its error text checked against the screen's own text."""
+    from .tasks.image_tasks import run_task
+
+    eng = _engine(engine, model, settings)
+    return run_task("bug-report" if bug_report else "screenshot", eng, load_images(images, eng), prompt=prompt,
+                    system=system, options=options, ocr=ocr)
+
+
+def chart(images: Sequence[Any], *, engine: Engine | str | None = None, model: str | None = None,
+          prompt: str | None = None, system: str | None = None, options: Options | None = None,
+          settings: EngineSettings | None = None, ocr: str = "auto") -> list[dict[str, Any]]:
+    """Each chart read into data, with a table whose values are estimates unless printed on the chart."""
+    from .tasks.image_tasks import run_task
+
+    eng = _engine(engine, model, settings)
+    return run_task("chart", eng, load_images(images, eng), prompt=prompt, system=system, options=options, ocr=ocr)
+
+
+def compare(images: Sequence[Any], *, engine: Engine | str | None = None, model: str | None = None,
+            schema: Any = None, mode: str = "auto", prompt: str | None = None, system: str | None = None,
+            options: Options | None = None, settings: EngineSettings | None = None,
+            text_engine: Engine | None = None) -> dict[str, Any]:
+    """What differs between two or more images: in one request when the model takes them all."""
+    from .tasks.compare import compare_images
+
+    eng = _engine(engine, model, settings)
+    js, _ = schema_of(schema)
+    return compare_images(eng, load_images(images, eng), schema=js, prompt=prompt, system=system, options=options,
+                          mode=mode, text_engine=text_engine)
+
+
+def video(path: str, *, engine: Engine | str | None = None, model: str | None = None, fps: float | None = None,
+          max_gap: float = 30.0, min_scene: float = 0.6, query: str | None = None, summarize: bool = True,
+          summary_engine: Engine | None = None, options: Options | None = None, system: str | None = None,
+          settings: EngineSettings | None = None) -> Any:
+    """A video's sampled frames described with their times, and a summary; `render_video` formats it."""
+    from .tasks.video import describe_video
+
+    eng = _engine(engine, model, settings)
+    return describe_video(path, eng, fps=fps, max_gap=max_gap, min_scene=min_scene, query=query,
+                          summary_engine=summary_engine, summarize=summarize, options=options, system=system)
