@@ -1,0 +1,262 @@
+"""Video sampling: scene cuts found, flashes/pans/fades not over-split, fixed-rate timing, flat memory, clear errors."""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import os
+import random
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+av = pytest.importorskip("av")
+pytest.importorskip("numpy")
+
+from PIL import Image
+
+from oculo.errors import InputError
+from oculo.media.video import SampledFrame, Scene, VideoSampler, probe
+from oculo.testing.videos import (
+    Fade,
+    Flash,
+    Pan,
+    Static,
+    duration,
+    make_audio_only,
+    make_long_video,
+    make_video,
+    transitions,
+)
+
+# Still shots, slow and fast pans, a white flash inside a pan, a dimmer flash inside a still shot, a fade to black
+# between two places and one back into the same place.
+MIXED = [
+    Static(3, seed=1), Pan(4, seed=2, speed=16), Flash(), Pan(3, seed=2, speed=16), Fade(1.0), Static(3, seed=3),
+    Static(2, seed=4), Flash(3, brightness=150), Static(2, seed=4), Pan(4, seed=5, speed=24), Fade(1.0),
+    Static(2, seed=5), Static(3, seed=6), Pan(3, seed=7, speed=40),
+]
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("videos")
+
+
+@pytest.fixture(scope="module")
+def mixed(videos) -> Path:
+    path = videos / "mixed.mp4"
+    make_video(path, MIXED, fps=25)
+    return path
+
+
+def sample(path, **kwargs) -> tuple[VideoSampler, list[SampledFrame]]:
+    sampler = VideoSampler(path, **kwargs)
+    return sampler, list(sampler.frames())
+
+
+@pytest.mark.parametrize("codec,fps,suffix", [("libx264", 25, ".mp4"), ("mpeg4", 10, ".avi")])
+def test_every_cut_found_and_no_extra_scenes(videos, codec, fps, suffix):
+    path = videos / f"cuts-{codec}{suffix}"
+    cuts = make_video(path, MIXED, fps=fps, codec=codec)
+    expected_cuts, fades = transitions(MIXED, fps)
+    assert cuts == expected_cuts and len(cuts) == 5 and len(fades) == 1
+    sampler, frames = sample(path)
+    scenes = sampler.scenes
+    starts = [s.start for s in scenes[1:]]
+
+    for cut in cuts:
+        assert any(abs(start - cut) <= 0.5 for start in starts), f"cut at {cut}s missed; scene starts {starts}"
+    # Any other boundary lies in the fade between two places, at most one per fade: flashes and pans add none.
+    extra = [s for s in starts if not any(abs(s - cut) <= 0.5 for cut in cuts)]
+    for a, b in fades:
+        assert len([s for s in extra if a - 0.1 <= s <= b + 0.1]) <= 1
+    assert all(any(a - 0.1 <= s <= b + 0.1 for a, b in fades) for s in extra), extra
+    assert len(cuts) + 1 <= len(scenes) <= len(cuts) + 1 + len(fades)
+
+    # The scenes tile the video, and each gets exactly one frame (none is longer than max_gap).
+    assert [s.index for s in scenes] == list(range(len(scenes)))
+    assert scenes[0].start == 0.0
+    assert all(a.end == b.start for a, b in itertools.pairwise(scenes))
+    assert scenes[-1].end == pytest.approx(duration(MIXED, fps), abs=0.05)
+    assert [f.scene for f in frames] == list(range(len(scenes)))
+    assert all(f.reason == "scene" for f in frames)
+    for f in frames:
+        assert scenes[f.scene].start <= f.t < scenes[f.scene].end
+    assert sampler.frames_decoded == round(duration(MIXED, fps) * fps)
+    assert sampler.frames_analysed <= duration(MIXED, fps) * 10 + 1
+
+
+def test_flash_frames_are_never_chosen(videos):
+    # A flash brightens everything and sharpens nothing, but its clipped edges could score high: it must not be sent.
+    path = videos / "flash.mp4"
+    make_video(path, [Static(1.5, seed=8), Flash(4, brightness=120), Static(1.5, seed=8)], fps=10)
+    sampler, frames = sample(path)
+    assert len(sampler.scenes) == 1 and len(frames) == 1
+    assert not 1.5 <= frames[0].t < 1.9
+
+
+def test_static_minute_costs_at_most_two_frames(videos):
+    path = videos / "static.mp4"
+    make_video(path, [Static(60, seed=11)], fps=5, size=(96, 64))
+    sampler, frames = sample(path)
+    assert 1 <= len(frames) <= 2
+    assert frames[0].reason == "scene"
+    assert len(sampler.scenes) == 1
+    # The second window's sharpest frame is the same picture again: dropped as a near duplicate.
+    assert len(frames) == 1 and sampler.duplicates_dropped == 1
+
+
+def test_long_changing_scene_gets_periodic_frames(videos):
+    # A slow pan that shows new ground all the time: one scene, one frame per 30 s window.
+    path = videos / "long-pan.mp4"
+    make_video(path, [Pan(65, seed=12, speed=3)], fps=5, size=(96, 64))
+    sampler, frames = sample(path)
+    assert len(sampler.scenes) == 1
+    assert [f.reason for f in frames] == ["scene", "periodic", "periodic"]
+    assert [int(f.t // 30) for f in frames] == [0, 1, 2]
+    assert sampler.duplicates_dropped == 0
+
+
+def test_fixed_rate_one_per_second(videos):
+    path = videos / "ten.mp4"
+    make_video(path, [Static(4, seed=1), Static(6, seed=2)], fps=10)
+    sampler, frames = sample(path, fps=1)
+    assert [f.t for f in frames] == pytest.approx(list(range(10)), abs=0.11)
+    assert {f.reason for f in frames} == {"fps"}
+    assert all(f.sharpness > 0 for f in frames)
+    assert sampler.scenes == [Scene(0, 0.0, pytest.approx(10.0, abs=0.05))]
+
+
+def test_fixed_rate_above_the_frame_rate_sends_every_frame_once(videos):
+    path = videos / "two.mp4"
+    make_video(path, [Static(2, seed=3)], fps=10)
+    _, frames = sample(path, fps=30)
+    assert len(frames) == 20
+
+
+@pytest.mark.parametrize("mode", [{}, {"fps": 2}])
+def test_frames_are_rgb_in_time_order_within_the_pixel_budget(mixed, mode):
+    _, frames = sample(mixed, max_pixels=4000, **mode)
+    assert len(frames) >= 6
+    times = [f.t for f in frames]
+    assert times == sorted(times) and len(set(times)) == len(times)
+    for f in frames:
+        assert isinstance(f.image, Image.Image) and f.image.mode == "RGB"
+        w, h = f.image.size
+        assert w * h <= 4000 and w * h > 4000 * 0.8
+        assert w / h == pytest.approx(160 / 96, rel=0.05)
+
+
+def test_full_size_without_a_budget(mixed):
+    _, frames = sample(mixed, fps=0.5)
+    assert {f.image.size for f in frames} == {(160, 96)}
+
+
+def test_sideways_phone_video_comes_out_upright(videos):
+    path = videos / "rotated.mp4"
+    make_video(path, [Static(1, seed=4)], fps=10, size=(64, 32), rotation=90)
+    with av.open(str(path)) as container:
+        coded = next(container.decode(video=0)).to_image()
+    _, frames = sample(path, fps=1)
+    assert frames[0].image.size == (32, 64)
+    assert frames[0].image.tobytes() == coded.transpose(Image.Transpose.ROTATE_90).tobytes()
+
+
+def test_probe_reads_metadata(mixed):
+    info = probe(mixed)
+    assert (info.name, info.width, info.height) == (str(mixed), 160, 96)
+    assert info.fps == pytest.approx(25)
+    assert info.duration == pytest.approx(duration(MIXED, 25), abs=0.1)
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peaks(path: Path) -> tuple[int, int, int]:
+    """(tracemalloc peak, RSS growth seen while sampling, frames sent) for one pass over `path`."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        rss0 = _rss()
+        rss_peak = rss0
+        sampler = VideoSampler(path)
+        n = 0
+        for _ in sampler.frames():
+            n += 1
+            rss_peak = max(rss_peak, _rss())
+        rss_peak = max(rss_peak, _rss())
+        assert sampler.scenes[-1].end > 0
+        return tracemalloc.get_traced_memory()[1], rss_peak - rss0, n
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads RSS from /proc")
+def test_memory_stays_flat_for_an_hour(videos):
+    short, hour = videos / "five-minutes.mp4", videos / "hour.mp4"
+    make_long_video(short, 300)
+    cuts = make_long_video(hour, 3600)
+    assert len(cuts) >= 10
+    _peaks(short)  # warm-up: imports, FFmpeg's and numpy's first allocations
+    short_peak, short_rss, _ = _peaks(short)
+    hour_peak, hour_rss, sent = _peaks(hour)
+    assert sent >= len(cuts) + 1
+    # Keeping every analysed frame's arrays would cost ~70 MB, every candidate image ever converted ~9 MB.
+    assert hour_peak < 1.5 * short_peak + 128 * 1024, (short_peak, hour_peak)
+    assert hour_rss < short_rss + 8 * 2**20, (short_rss, hour_rss)
+
+
+def _garbled(path: Path, tmp: Path) -> Path:
+    """The same container with every video packet's bytes replaced by noise."""
+    data = bytearray(path.read_bytes())
+    with av.open(str(path)) as container:
+        spans = [(p.pos, p.size) for p in container.demux(video=0) if p.size and p.pos is not None]
+    rng = random.Random(3)
+    for pos, size in spans:
+        data[pos:pos + size] = rng.randbytes(size)
+    out = tmp / "garbled.mkv"
+    out.write_bytes(bytes(data))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["text", "empty", "missing", "audio-mp2", "audio-aac", "folder", "undecodable"])
+def test_bad_inputs_give_one_line_input_errors(tmp_path, kind):
+    if kind == "text":
+        path = tmp_path / "x.mp4"
+        path.write_text("this is not a video\n")
+    elif kind == "empty":
+        path = tmp_path / "empty.mp4"
+        path.write_bytes(b"")
+    elif kind == "missing":
+        path = tmp_path / "nowhere.mp4"
+    elif kind == "audio-mp2":
+        path = tmp_path / "tone.mp2"
+        make_audio_only(path)
+    elif kind == "audio-aac":
+        path = tmp_path / "tone.m4a"
+        make_audio_only(path, codec="aac")
+    elif kind == "folder":
+        path = tmp_path / "clips.mp4"
+        path.mkdir()
+    else:
+        good = tmp_path / "good.mkv"
+        make_video(good, [Static(1, seed=1)], fps=10)
+        path = _garbled(good, tmp_path)
+    with pytest.raises(InputError) as err:
+        sample(path)
+    message = str(err.value)
+    assert str(path) in message and "\n" not in message
+    expected = {"text": "not a readable video", "empty": "empty", "missing": "no such file",
+                "audio-mp2": "audio only", "audio-aac": "audio only", "folder": "folder",
+                "undecodable": "no video frame could be decoded"}[kind]
+    assert expected in message
+
+
+@pytest.mark.parametrize("fps", [0, -1, float("nan"), float("inf")])
+def test_rate_must_be_positive(mixed, fps):
+    with pytest.raises(ValueError, match="fps must be a positive"):
+        VideoSampler(mixed, fps=fps)
