@@ -1,6 +1,6 @@
 """Benchmark: scene-mode sampling vs fixed 1 fps on synthetic videos with known cuts.
 
-    python bench/video.py [--videos 3] [--minutes 1.5] [--size 320x180] [--fps 25] [--seed 0]
+    python bench/video.py [--videos 9] [--minutes 1.5] [--size 320x180] [--fps 25] [--seed 0]
 
 Each video is a random run of shots (stills, slow and faster pans, some with a white or dimmer flash inside, some
 joined by a fade to black). For each mode it reports: the share of hard cuts caught within 0.5 s (scene mode: a scene
@@ -105,7 +105,7 @@ def evaluate(path: Path, segments: list[Segment], fps: int, mode: dict) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--videos", type=int, default=3, help="number of generated videos (default 3)")
+    ap.add_argument("--videos", type=int, default=9, help="number of generated videos (default 9)")
     ap.add_argument("--minutes", type=float, default=1.5, help="length of each video (default 1.5)")
     ap.add_argument("--size", default="320x180", help="frame size (default 320x180)")
     ap.add_argument("--fps", type=int, default=25, help="frame rate of the generated videos (default 25)")
