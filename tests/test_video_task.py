@@ -124,3 +124,30 @@ def test_bad_videos_are_one_line(tmp_path, tiny_qwen):
     assert proc.returncode == 1 and len(err.splitlines()) == 1 and "notes.mp4" in err
     both = _video(str(fake), "--fps", "1", "--scenes")
     assert both.returncode == 2 and "not both" in both.stderr.decode()
+
+
+def test_through_ollama_with_a_summary_model(served, three_scenes):
+    path, _ = three_scenes
+    env = cli_env(OLLAMA_HOST=served.removeprefix("http://"))
+    proc = _video(str(path), "--engine", "ollama", "-m", "tiny", "--summary-model", "tiny", "--max-tokens", "5",
+                  "--format", "json", env=env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    out = json.loads(proc.stdout.decode())
+    assert len(out["frames"]) == 3 and out["summary"] and out["stats"]["generated_tokens"] > 0
+
+
+def test_a_rerun_takes_described_frames_and_the_summary_from_the_store(tiny_qwen, three_scenes, tmp_path):
+    path, _ = three_scenes
+    env = cli_env(OCULO_STORE=str(tmp_path / "jobs.sqlite3"))
+    args = (str(path), "--engine", "transformers", "-m", str(tiny_qwen), "--max-tokens", "5", "--format", "json")
+    first = _video(*args, env=env)
+    assert first.returncode == 0 and "from the store" not in first.stderr.decode()
+    again = _video(*args, "--max-gap", "20", env=env)  # other sampling settings, the same frames
+    assert "3 frame(s) described (3 from the store)" in again.stderr.decode()
+    one, two = json.loads(first.stdout), json.loads(again.stdout)
+    assert two["frames"] == one["frames"] and two["summary"] == one["summary"]
+    assert two["stats"]["generated_tokens"] in (None, 0)  # nothing generated: every part came from the store
+    forced = _video(*args, "--force", env=env)
+    assert "from the store" not in forced.stderr.decode()
+    listing = oculo("jobs", env=env).stdout.decode()
+    assert "video" in listing

@@ -14,7 +14,7 @@ from .progress import Progress
 from .runner import Item, Result, RunSummary, run_items
 from .store import Store, content_hash, item_key, job_signature
 
-__all__ = ["JobSpec", "run_image_job", "run_document_job", "run_page_job", "options_key"]
+__all__ = ["JobSpec", "PartCache", "run_image_job", "run_document_job", "run_page_job", "options_key"]
 
 
 def options_key(options: Options) -> dict[str, Any]:
@@ -226,3 +226,63 @@ def run_page_job(spec: JobSpec, paths: Sequence[Path], pages: str | None,
 
     return _run(spec, items, work, on_result)
 
+
+
+class PartCache:
+    """The finished parts of one long input (a video's frames, its summary) in the job store.
+
+    Parts of a video are found while it is decoded, not listed up front, so they bypass `run_items`: each is
+    looked up before the model sees it and recorded as soon as it is done; a rerun after a crash skips them.
+    """
+
+    def __init__(self, spec: JobSpec, path: str | Path) -> None:
+        self.spec, self.source = spec, str(path)
+        try:
+            self.digest = _file_hash(Path(path))
+        except OSError as e:
+            raise OculoError(f"{path}: cannot read ({e.strerror or e}); check the path") from None
+        self.store = Store(spec.store)
+        signature = job_signature(spec.task, spec.model, spec.engine_name, spec.options, spec.prompt_or_schema,
+                                  [self.source])
+        self.job_id = self.store.find_job(signature) or self.store.create_job(
+            signature, command=sys.argv, task=spec.task, model=spec.model, engine=spec.engine_name,
+            options=spec.options)
+        self.hits = 0
+
+    def _key(self, part: str) -> str:
+        return _key(self.spec, self.digest, part)
+
+    def lookup(self, part: str) -> dict[str, Any] | None:
+        if self.spec.force:
+            return None
+        found = self.store.cached(self._key(part))
+        if found is None:
+            return None
+        self.hits += 1
+        self.store.record(self.job_id, self._key(part), self.source, part, "done", found["output"],
+                          stats=found["stats"])
+        return found["output"]  # type: ignore[no-any-return]
+
+    def save(self, part: str, output: dict[str, Any], error: str | None, stats: dict[str, Any]) -> None:
+        self.store.record(self.job_id, self._key(part), self.source, part, "failed" if error else "done", output,
+                          error=error, attempts=1, stats=stats)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> PartCache:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _file_hash(path: Path) -> str:
+    """The content hash of a file of any size, read in chunks (a video need not fit in memory)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

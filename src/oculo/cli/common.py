@@ -118,6 +118,14 @@ def gather_inputs(items: tuple[str, ...], kw: dict[str, Any], *,
     return inputs, {"include": tuple(kw.pop("include", ()) or ()), "exclude": tuple(kw.pop("exclude", ()) or ())}
 
 
+def companion_engine(engine: str | None, model: str, settings: EngineSettings) -> Any:
+    """A second model beside the main one (a text-only summarizer): on the same server when one was chosen,
+    else found as `auto` finds it, since the in-process engine loads vision models only."""
+    from ..engines import open_engine
+
+    return open_engine(engine if engine in ("ollama", "openai") else None, model, settings)
+
+
 def prompt_file_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--prompt-file", "prompt_file", type=click.Path(dir_okay=False),
                         help="Use the prompt in FILE instead of the built-in one "

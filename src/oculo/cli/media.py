@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from ..engines import open_engine
-from .common import (batch_options, build_settings, engine_options, gather_inputs, input_options, job_spec,
-                     prompt_file_option, report_summary, task_prompt)
+from .common import (batch_options, build_settings, companion_engine, engine_options, gather_inputs, input_options,
+                     job_spec, prompt_file_option, report_summary, task_prompt)
 
 __all__ = ["chart", "compare", "prompts", "screenshot"]
 
@@ -143,8 +143,7 @@ def compare(images: tuple[str, ...], model: str | None, engine: str | None, syst
     settings, options = build_settings(kw)
     eng = open_engine(engine, model, settings)
     parts = api.load_images(inputs, eng, **filters)
-    text_engine = open_engine(engine if engine not in (None, "auto") else None, text_model, settings) \
-        if text_model else None
+    text_engine = companion_engine(engine, text_model, settings) if text_model else None
     record = compare_images(eng, parts, schema=json_schema, prompt=custom, system=system, options=options,
                             mode=mode, text_engine=text_engine)
     if as_json:

@@ -9,7 +9,8 @@ import click
 
 from ..engines import open_engine
 from ..errors import InputError
-from .common import build_settings, engine_options, gather_inputs, input_options, prompt_file_option, task_prompt
+from .common import (build_settings, companion_engine, engine_options, gather_inputs, input_options, prompt_file_option,
+                     task_prompt)
 
 __all__ = ["video"]
 
@@ -36,9 +37,12 @@ _SUFFIX = {"markdown": ".md", "json": ".json", "srt": ".srt", "vtt": ".vtt"}
 @click.option("--out", "out", type=click.Path(path_type=Path),
               help="Write to FILE (one video) or into DIR, one file per video, instead of stdout.")
 @prompt_file_option
+@click.option("--store", "store", envvar="OCULO_STORE", type=click.Path(dir_okay=False),
+              help="Job store (SQLite): a rerun skips the frames already described. [env: OCULO_STORE]")
+@click.option("--force", is_flag=True, help="Describe every frame again, even those in the job store.")
 def video(files: tuple[str, ...], model: str | None, engine: str | None, system: str | None, fps: float | None,
           scenes: bool, max_gap: float, min_scene: float, query: str | None, summary_model: str | None,
-          no_summary: bool, fmt: str, out: Path | None, **kw: Any) -> None:
+          no_summary: bool, fmt: str, out: Path | None, store: str | None, force: bool, **kw: Any) -> None:
     """Describe videos: frames sampled by scene (or --fps), each described with its time, then summarized.
 
     \b
@@ -48,6 +52,7 @@ def video(files: tuple[str, ...], model: str | None, engine: str | None, system:
       oculo video door.mp4 --query "a person at the door" --format json
       oculo video talk.mp4 --format srt --out talk.srt
     """
+    from ..batch.jobs import JobSpec, PartCache, options_key
     from ..media.sources import expand
     from ..tasks.video import describe_video, render_video
 
@@ -64,16 +69,21 @@ def video(files: tuple[str, ...], model: str | None, engine: str | None, system:
     if out is not None and len(paths) > 1 and not out.is_dir():
         raise InputError(f"{out}: several videos need --out to be an existing folder")
     eng = open_engine(engine, model, settings)
-    summary_eng = open_engine(None if engine in (None, "auto", "transformers") else engine, summary_model, settings) \
-        if summary_model and not no_summary else None
+    summary_eng = companion_engine(engine, summary_model, settings) if summary_model and not no_summary else None
+    # A frame's description depends on the frame and what is asked, not on how frames were chosen: a rerun
+    # with another --max-gap reuses every frame at the same time.
+    what = {"prompt": template, "query": query, "system": system, "max_pixels": eng.capabilities().max_pixels}
+    spec = JobSpec("video", eng, what, options_key(options), store=store, force=force)
     failed = 0
     for path in paths:
         def progress(note: Any, name: str = path.name) -> None:
             click.echo(f"oculo: {name}: frame at {note.t:.1f} s described", err=True)
 
-        result = describe_video(path, eng, fps=fps, max_gap=max_gap, min_scene=min_scene, query=query,
-                                prompt=template, summary_engine=summary_eng, summarize=not no_summary,
-                                options=options, system=system, on_frame=progress)
+        with PartCache(spec, path) as cache:
+            result = describe_video(path, eng, fps=fps, max_gap=max_gap, min_scene=min_scene, query=query,
+                                    prompt=template, summary_engine=summary_eng, summarize=not no_summary,
+                                    options=options, system=system, on_frame=progress, cache=cache)
+            job_id = cache.job_id
         text = render_video(result, fmt)
         if out is None:
             click.echo(text)
@@ -87,7 +97,8 @@ def video(files: tuple[str, ...], model: str | None, engine: str | None, system:
         if result.error:
             click.echo(f"oculo: error: {path}: {result.error}", err=True)
         failed += bool(bad or result.error)
-        click.echo(f"oculo: {path.name}: {len(result.scenes)} scene(s), {len(result.frames)} frame(s) described",
-                   err=True)
+        cached = f" ({result.cached} from the store)" if result.cached else ""
+        click.echo(f"oculo: {path.name}: {len(result.scenes)} scene(s), {len(result.frames)} frame(s) described"
+                   f"{cached}; job {job_id}", err=True)
     if failed:
         raise SystemExit(1)

@@ -6,6 +6,7 @@ costs flat memory. The summary reads the timeline; a long timeline is summarized
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -54,6 +55,7 @@ class VideoResult:
     query: str | None = None
     stats: Stats = field(default_factory=Stats)
     error: str | None = None  # the summary's, when it failed; frame errors are on the frames
+    cached: int = 0  # frames found in the job store, not described again
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -84,8 +86,11 @@ def describe_video(path: str | Path, engine: Engine, *, fps: float | None = None
                    min_scene: float = 0.6, query: str | None = None, prompt: str | None = None,
                    summary_engine: Engine | None = None, summarize: bool = True, options: Options | None = None,
                    system: str | None = None, batch: int | None = None,
-                   on_frame: Callable[[FrameNote], Any] | None = None) -> VideoResult:
-    """Sample `path`, describe each chosen frame (batched), and summarize the timeline."""
+                   on_frame: Callable[[FrameNote], Any] | None = None, cache: Any = None) -> VideoResult:
+    """Sample `path`, describe each chosen frame (batched), and summarize the timeline.
+
+    `cache` (a batch.jobs.PartCache) holds finished frames and the summary, so a rerun describes only the rest.
+    """
     from ..media.video import VideoSampler
 
     caps = engine.capabilities()
@@ -107,16 +112,32 @@ def describe_video(path: str | Path, engine: Engine, *, fps: float | None = None
         part = ImagePart(frame.image, f"{Path(str(path)).name} at {clock(frame.t)}")
         return Request.simple(text, [part], system=system, options=opts, schema=QUERY_SCHEMA if query else None)
 
+    def note_of(frame: Any, reply: Any) -> FrameNote:
+        if query and reply.error is None and isinstance(reply.data, dict):
+            return FrameNote(frame.t, frame.scene, str(reply.data.get("description", "")).strip(),
+                             bool(reply.data.get("match")))
+        # A failed structured answer is raw JSON: not a description to show.
+        return FrameNote(frame.t, frame.scene, "" if query and reply.error else reply.text.strip(), error=reply.error)
+
     def flush(chunk: list[Any]) -> None:
-        for frame, reply in zip(chunk, engine.generate([request(f) for f in chunk])):
-            result.stats.add(reply.stats)
-            if query and reply.error is None and isinstance(reply.data, dict):
-                note = FrameNote(frame.t, frame.scene, str(reply.data.get("description", "")).strip(),
-                                 bool(reply.data.get("match")))
+        notes: list[FrameNote | None] = []
+        todo = []
+        for frame in chunk:
+            hit = cache.lookup(_part(frame.t)) if cache is not None else None
+            notes.append(None if hit is None else FrameNote(frame.t, frame.scene, hit.get("text", ""),
+                                                            hit.get("match")))
+            if hit is None:
+                todo.append((len(notes) - 1, frame))
             else:
-                # A failed structured answer is raw JSON: not a description to show.
-                note = FrameNote(frame.t, frame.scene, "" if query and reply.error else reply.text.strip(),
-                                 error=reply.error)
+                result.cached += 1
+        replies = engine.generate([request(f) for _, f in todo]) if todo else []
+        for (i, frame), reply in zip(todo, replies):
+            result.stats.add(reply.stats)
+            notes[i] = note_of(frame, reply)
+            if cache is not None:  # recorded at once: a crash later in the video loses nothing described
+                cache.save(_part(frame.t), notes[i].to_dict(), reply.error, reply.stats.to_dict())
+        for note in notes:
+            assert note is not None
             result.frames.append(note)
             if on_frame:
                 on_frame(note)
@@ -133,10 +154,24 @@ def describe_video(path: str | Path, engine: Engine, *, fps: float | None = None
     if result.duration is None and result.scenes:
         result.duration = result.scenes[-1].end
     if summarize and any(f.text for f in result.frames):
-        result.summary, result.error = summarize_timeline(
-            summary_engine or engine, [(f.t, f.text) for f in result.frames if f.text], options=options,
-            system=system, stats=result.stats)
+        lines = [(f.t, f.text) for f in result.frames if f.text]
+        writer = summary_engine or engine
+        part = "summary " + hashlib.sha256(repr((writer.name, writer.model, lines)).encode()).hexdigest()[:16]
+        hit = cache.lookup(part) if cache is not None else None
+        if hit is not None:
+            result.summary = hit.get("summary")
+        else:
+            stats = Stats()
+            result.summary, result.error = summarize_timeline(writer, lines, options=options,
+                                                              system=system, stats=stats)
+            result.stats.add(stats)
+            if cache is not None:
+                cache.save(part, {"summary": result.summary}, result.error, stats.to_dict())
     return result
+
+
+def _part(t: float) -> str:
+    return f"frame {t:.3f}"
 
 
 def summarize_timeline(engine: Engine, lines: Iterable[tuple[float, str]], *, options: Options | None = None,
