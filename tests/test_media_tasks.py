@@ -263,3 +263,16 @@ def test_library_calls_give_the_same_records(tiny_terse, shot, bar_chart):
     [chart] = oculo.chart([bar_chart], engine="transformers", model=str(tiny_terse), ocr="none")
     Chart.model_validate(chart["data"])
     assert chart["task"] == "chart" and chart["note"] == ESTIMATE_NOTE
+
+
+def test_pie_slices_must_add_up_to_the_whole():
+    def pie(*values, unit="%"):
+        return {"chart_type": "pie", "y_axis": {"unit": unit},
+                "series": [{"name": "share", "points": [{"x": str(i), "y": v, "printed": False}
+                                                        for i, v in enumerate(values)]}]}
+
+    assert check_chart(pie(40, 35, 25), None, None)["warnings"] == []
+    assert check_chart(pie(33.3, 33.3, 33.3), None, None)["warnings"] == []  # rounding is not a mistake
+    [w] = check_chart(pie(40, 35, 35), None, None)["warnings"]
+    assert w["message"] == "the slices add up to 110%, not 100%"
+    assert check_chart(pie(120, 80, 55, unit=None), None, None)["warnings"] == []  # counts, not shares

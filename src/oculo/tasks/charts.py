@@ -42,8 +42,24 @@ def check_chart(data: dict[str, Any], chart_text: str | None, checked_with: str 
                 warnings.append({"field": field, "message": f"{y:g} is outside the y axis range "
                                                             f"{low:g} to {high:g}"})
             table.append({"series": series.get("name"), "x": point.get("x"), "y": y, "estimate": not printed})
+    warnings += _shares(data)
     out: dict[str, Any] = {"table": table, "warnings": warnings, "status": "warnings" if warnings else "ok",
                            "checked_with": checked_with, "note": ESTIMATE_NOTE}
+    return out
+
+
+def _shares(data: dict[str, Any]) -> list[dict[str, str]]:
+    """A pie or donut in percent shows shares of one whole: its slices add up to 100, give or take rounding."""
+    if data.get("chart_type") not in ("pie", "donut"):
+        return []
+    out = []
+    for s, series in enumerate(data.get("series") or []):
+        values = [p.get("y") for p in series.get("points") or [] if p.get("y") is not None]
+        total = sum(values)
+        # Percent when the axis says so or the slices look like it; raw counts in a pie have no fixed sum.
+        in_percent = ((data.get("y_axis") or {}).get("unit") or "").strip() == "%" or 90 <= total <= 110
+        if len(values) >= 2 and in_percent and abs(total - 100) > 0.5 * len(values):
+            out.append({"field": f"series[{s}]", "message": f"the slices add up to {total:g}%, not 100%"})
     return out
 
 
