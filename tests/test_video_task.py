@@ -151,3 +151,15 @@ def test_a_rerun_takes_described_frames_and_the_summary_from_the_store(tiny_qwen
     assert "from the store" not in forced.stderr.decode()
     listing = oculo("jobs", env=env).stdout.decode()
     assert "video" in listing
+
+
+def test_progress_as_json_lines(tiny_qwen, three_scenes):
+    path, _ = three_scenes
+    proc = _video(str(path), "--engine", "transformers", "-m", str(tiny_qwen), "--max-tokens", "3", "--no-summary",
+                  "--progress", "json")
+    events = [json.loads(line) for line in proc.stderr.decode().splitlines() if line.startswith("{")]
+    assert events[0]["event"] == "progress" and events[-1]["event"] == "finished"
+    assert events[-1]["frames"] == 3 and abs(events[-1]["duration"] - 9.2) < 0.3
+    quiet = _video(str(path), "--engine", "transformers", "-m", str(tiny_qwen), "--max-tokens", "3", "--no-summary",
+                   "--progress", "off")
+    assert quiet.stderr.decode().count("\n") == 1  # only the closing line

@@ -40,9 +40,13 @@ _SUFFIX = {"markdown": ".md", "json": ".json", "srt": ".srt", "vtt": ".vtt"}
 @click.option("--store", "store", envvar="OCULO_STORE", type=click.Path(dir_okay=False),
               help="Job store (SQLite): a rerun skips the frames already described. [env: OCULO_STORE]")
 @click.option("--force", is_flag=True, help="Describe every frame again, even those in the job store.")
+@click.option("--progress", "progress_mode", type=click.Choice(("auto", "bar", "plain", "json", "off")),
+              default="auto", show_default=True,
+              help="Progress on stderr: a bar on a terminal, a line every few seconds otherwise, or JSON.")
 def video(files: tuple[str, ...], model: str | None, engine: str | None, system: str | None, fps: float | None,
           scenes: bool, max_gap: float, min_scene: float, query: str | None, summary_model: str | None,
-          no_summary: bool, fmt: str, out: Path | None, store: str | None, force: bool, **kw: Any) -> None:
+          no_summary: bool, fmt: str, out: Path | None, store: str | None, force: bool, progress_mode: str,
+          **kw: Any) -> None:
     """Describe videos: frames sampled by scene (or --fps), each described with its time, then summarized.
 
     \b
@@ -76,10 +80,7 @@ def video(files: tuple[str, ...], model: str | None, engine: str | None, system:
     spec = JobSpec("video", eng, what, options_key(options), store=store, force=force)
     failed = 0
     for path in paths:
-        def progress(note: Any, name: str = path.name) -> None:
-            click.echo(f"oculo: {name}: frame at {note.t:.1f} s described", err=True)
-
-        with PartCache(spec, path) as cache:
+        with PartCache(spec, path) as cache, VideoProgress(path, progress_mode) as progress:
             result = describe_video(path, eng, fps=fps, max_gap=max_gap, min_scene=min_scene, query=query,
                                     prompt=template, summary_engine=summary_eng, summarize=not no_summary,
                                     options=options, system=system, on_frame=progress, cache=cache)
@@ -102,3 +103,71 @@ def video(files: tuple[str, ...], model: str | None, engine: str | None, system:
                    f"{cached}; job {job_id}", err=True)
     if failed:
         raise SystemExit(1)
+
+
+class VideoProgress:
+    """How far into the video the described frames have reached: a bar, throttled lines, or JSON lines."""
+
+    def __init__(self, path: Path, mode: str, *, interval_s: float = 5.0) -> None:
+        import sys
+        import time
+
+        from ..media.video import probe
+
+        self.name, self.clock, self.interval_s = path.name, time.monotonic, interval_s
+        self.duration = probe(path).duration
+        self.mode = ("bar" if sys.stderr.isatty() else "plain") if mode == "auto" else mode
+        self.frames = 0
+        self.started = self.clock()
+        self.last_emit: float | None = None
+        self.t = 0.0
+        self._bar: Any = None
+        if self.mode == "bar":
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[at]}"),
+                                 TextColumn("{task.fields[frames]}"), TimeRemainingColumn(), transient=False)
+            self._task = self._bar.add_task(self.name, total=self.duration or None, at="", frames="")
+            self._bar.start()
+
+    def __call__(self, note: Any) -> None:
+        from ..tasks.video import clock
+
+        self.frames += 1
+        self.t = note.t
+        if self.mode == "off":
+            return
+        if self._bar is not None:
+            self._bar.update(self._task, completed=note.t, at=self._at(clock), frames=f"{self.frames} frames")
+            return
+        now = self.clock()
+        if self.last_emit is not None and now - self.last_emit < self.interval_s:
+            return
+        self.last_emit = now
+        self._emit(clock)
+
+    def _at(self, clock: Any) -> str:
+        return f"{clock(self.t, decimals=0)} of {clock(self.duration, decimals=0)}" if self.duration else \
+            clock(self.t, decimals=0)
+
+    def _emit(self, clock: Any, final: bool = False) -> None:
+        import json
+
+        if self.mode == "json":
+            line = json.dumps({"event": "finished" if final else "progress", "source": self.name,
+                               "t": round(self.t, 3), "duration": self.duration, "frames": self.frames,
+                               "seconds": round(self.clock() - self.started, 3)})
+        else:
+            line = f"oculo: {self.name}: {self._at(clock)}, {self.frames} frame(s) described"
+        click.echo(line, err=True)
+
+    def __enter__(self) -> VideoProgress:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        from ..tasks.video import clock
+
+        if self._bar is not None:
+            self._bar.stop()
+        elif self.mode == "json" and self.frames:  # plain output ends with the command's own summary line
+            self._emit(clock, final=True)
