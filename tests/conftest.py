@@ -67,12 +67,11 @@ def cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def served(tiny_qwen):
-    """`oculo serve` in its own process, in front of the in-process engine with the tiny model."""
+def _serve(model: Path):
+    """`oculo serve` in its own process in front of the in-process engine; yields its base URL."""
     port = free_port()
-    cmd = [sys.executable, "-m", "oculo", "serve", "--engine", "transformers", "-m", str(tiny_qwen),
-           "--port", str(port)]  # served as "tiny", the folder name
+    cmd = [sys.executable, "-m", "oculo", "serve", "--engine", "transformers", "-m", str(model),
+           "--port", str(port)]  # served under the folder's name
     proc = subprocess.Popen(cmd, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -93,3 +92,15 @@ def served(tiny_qwen):
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def served(tiny_qwen):
+    """The tiny model behind `oculo serve`, served as "tiny"."""
+    yield from _serve(tiny_qwen)
+
+
+@pytest.fixture(scope="session")
+def served_terse(tiny_terse):
+    """The terse tiny model behind `oculo serve` (served as "terse"): long schemas finish."""
+    yield from _serve(tiny_terse)

@@ -1,4 +1,4 @@
-"""`oculo serve`: one engine behind Ollama- and OpenAI-compatible HTTP APIs.
+"""`oculo serve`: one engine behind Ollama- and OpenAI-compatible HTTP APIs, and oculo's own task routes.
 
 Engine calls block (the in-process engine computes on the calling thread), so every call runs on a worker
 thread behind a semaphore sized by `Capabilities.parallel`; the event loop only moves bytes.
@@ -241,7 +241,7 @@ def create_app(engine: Engine, served_name: str | None = None, *, max_queue: int
     from fastapi.exceptions import RequestValidationError
 
     from ..errors import OculoError
-    from . import ollama_routes, openai_routes
+    from . import ollama_routes, openai_routes, task_routes
     from .wire import error_response, one_line, status_for
 
     app = FastAPI(title="oculo", docs_url=None, redoc_url=None, openapi_url=None)
@@ -262,6 +262,7 @@ def create_app(engine: Engine, served_name: str | None = None, *, max_queue: int
 
     app.include_router(ollama_routes.router)
     app.include_router(openai_routes.router)
+    app.include_router(task_routes.router)
     return app
 
 
