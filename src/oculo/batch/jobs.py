@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ class JobSpec:
 
     def default_concurrency(self) -> int:
         # In-process, one engine call already batches; against a server, N requests in flight keep its slots busy.
+        if self.engine == "tesseract":  # one single-threaded process per page: one page per core
+            return max(1, os.cpu_count() or 1)
         if isinstance(self.engine, str) or self.engine.name == "transformers":
             return 1
         return max(1, self.engine.capabilities().parallel)
