@@ -3,9 +3,11 @@
     python bench/video.py [--videos 9] [--minutes 1.5] [--size 320x180] [--fps 25] [--seed 0]
 
 Each video is a random run of shots (stills, slow and faster pans, some with a white or dimmer flash inside, some
-joined by a fade to black). For each mode it reports: the share of hard cuts caught within 0.5 s (scene mode: a scene
-starts within 0.5 s of the cut; 1 fps: a sampled frame lies in [cut, cut + 0.5 s]), the share of shots the model gets
-at least one frame of, frames sent per minute of video, and the seconds spent decoding and sampling (one thread of
+joined by a fade to black, some by a dissolve, some cut to a similar shot that keeps 40-60% of the picture). For each
+mode it reports: the share of hard cuts caught within 0.5 s (scene mode: a scene starts within 0.5 s of the cut; 1 fps:
+a sampled frame lies in [cut, cut + 0.5 s]), the same for the cuts to a similar shot alone, the share of dissolves
+caught (scene mode: exactly one scene starts inside the dissolve, give or take 0.1 s), the share of shots the model
+gets at least one frame of, frames sent per minute of video, and the seconds spent decoding and sampling (one thread of
 Python, FFmpeg threads as PyAV's "AUTO" gives them), next to a decode-only pass over the same file.
 The last line printed is one JSON object.
 """
@@ -29,24 +31,46 @@ except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from oculo.media.video import VideoSampler
-from oculo.testing.videos import Fade, Flash, Pan, Segment, Static, duration, make_video, transitions
+from oculo.testing.videos import (
+    Dissolve,
+    Fade,
+    Flash,
+    Pan,
+    Segment,
+    Static,
+    dissolves,
+    duration,
+    make_video,
+    transitions,
+)
 
 WINDOW = 0.5  # seconds a cut may be late (or, for scene boundaries, early) and still count as caught
+SLACK = 0.1  # seconds a boundary may lie outside a dissolve and still count as inside it (one analysed frame)
 
 
 def make_segments(rng: random.Random, seconds: float, first_seed: int) -> list[Segment]:
-    """Shots of 2-20 s until `seconds`: 3 in 7 still, the rest panning; 1 in 4 with a flash, 1 in 5 faded into."""
+    """Shots of 2-20 s until `seconds`: 3 in 7 still, the rest panning; 1 in 4 with a flash; 1 in 5 faded into, 1 in 5
+    dissolved into, and 1 in 4 of the rest cut to from a similar shot (drawn like it, keeping 40-60% of the picture)."""
     segments: list[Segment] = []
     seed, total = first_seed, 0.0
+    root: int | None = None  # the plain place the last shot is drawn from
     while total < seconds:
         shot = round(rng.uniform(2, 20), 2)
         speed = rng.choice([0, 0, 0, 4, 8, 16, 30])  # pixels a second; 0 is a still shot
+        join = rng.random() if segments else 1.0
+        like = root if join >= 0.4 and rng.random() < 0.25 else None
+        share = round(rng.uniform(0.4, 0.6), 2)
 
-        def take(length: float, place: int = seed, speed: float = speed) -> Segment:
-            return Pan(length, place, speed=speed) if speed else Static(length, place)
+        def take(length: float, place: int = seed, speed: float = speed, like: int | None = like,
+                 share: float = share) -> Segment:
+            if speed:
+                return Pan(length, place, speed=speed, like=like, share=share)
+            return Static(length, place, like=like, share=share)
 
-        if segments and rng.random() < 0.2:
+        if join < 0.2:
             segments.append(Fade(round(rng.uniform(0.6, 1.6), 2)))
+        elif join < 0.4:
+            segments.append(Dissolve(round(rng.uniform(0.6, 1.6), 2)))
         if rng.random() < 0.25 and shot > 3:
             part = round(rng.uniform(1, shot - 1), 2)
             flash = Flash(rng.choice([1, 2, 3]), brightness=rng.choice([255, 255, 150]))
@@ -54,8 +78,19 @@ def make_segments(rng: random.Random, seconds: float, first_seed: int) -> list[S
         else:
             segments.append(take(shot))
         total += shot
+        root = like if like is not None else seed
         seed += 1
     return segments
+
+
+def similar_cuts(segments: list[Segment], fps: int) -> list[float]:
+    """The times of the hard cuts into a shot drawn like the one before it."""
+    cuts, _ = transitions(segments, fps)
+    out = []
+    for i, seg in enumerate(segments[1:], 1):
+        if isinstance(seg, (Static, Pan)) and seg.like is not None and isinstance(segments[i - 1], (Static, Pan)):
+            out += [c for c in cuts if abs(c - duration(segments[:i], fps)) < 1e-6]
+    return out
 
 
 def shots(segments: list[Segment], fps: int) -> list[list[tuple[float, float]]]:
@@ -84,22 +119,32 @@ def decode_only(path: Path) -> float:
 
 
 def evaluate(path: Path, segments: list[Segment], fps: int, mode: dict) -> dict:
-    cuts, _ = transitions(segments, fps)
+    cuts, joins = transitions(segments, fps)  # joins: the fades and dissolves between shots
+    similar = similar_cuts(segments, fps)
+    blends = dissolves(segments, fps)
     start = time.perf_counter()
     sampler = VideoSampler(path, **mode)
     frames = list(sampler.frames())
     secs = time.perf_counter() - start
     times = [f.t for f in frames]
     if "fps" in mode:
-        caught = sum(any(c - 1e-6 <= t <= c + WINDOW for t in times) for c in cuts)
-        extra = 0
+        def hit(c: float) -> bool:
+            return any(c - 1e-6 <= t <= c + WINDOW for t in times)
+        extra = stray = blended = 0
     else:
         starts = [s.start for s in sampler.scenes[1:]]
-        caught = sum(any(abs(s - c) <= WINDOW for s in starts) for c in cuts)
+
+        def hit(c: float) -> bool:
+            return any(abs(s - c) <= WINDOW for s in starts)
         extra = sum(not any(abs(s - c) <= WINDOW for c in cuts) for s in starts)
+        stray = sum(not any(abs(s - c) <= WINDOW for c in cuts) and not any(a - SLACK <= s <= b + SLACK
+                                                                          for a, b in joins) for s in starts)
+        blended = sum(sum(a - SLACK <= s <= b + SLACK for s in starts) == 1 for a, b in blends)
     seen = sum(any(a - 1e-6 <= t < b for a, b in spans for t in times) for spans in shots(segments, fps))
-    return {"cuts": len(cuts), "caught": caught, "shots": len(shots(segments, fps)), "seen": seen,
-            "frames": len(frames), "seconds": secs, "extra_boundaries": extra,
+    return {"cuts": len(cuts), "caught": sum(map(hit, cuts)), "similar": len(similar),
+            "similar_caught": sum(map(hit, similar)), "dissolves": len(blends), "dissolves_caught": blended,
+            "shots": len(shots(segments, fps)), "seen": seen, "frames": len(frames), "seconds": secs,
+            "extra_boundaries": extra, "stray_boundaries": stray,
             "decoded": sampler.frames_decoded, "analysed": sampler.frames_analysed}
 
 
@@ -114,8 +159,9 @@ def main() -> None:
     width, height = (int(v) for v in args.size.lower().split("x"))
     rng = random.Random(args.seed)
 
-    totals = {m: {"cuts": 0, "caught": 0, "shots": 0, "seen": 0, "frames": 0, "seconds": 0.0, "extra_boundaries": 0,
-                  "decoded": 0, "analysed": 0} for m in ("scene", "fps1")}
+    keys = ("cuts", "caught", "similar", "similar_caught", "dissolves", "dissolves_caught", "shots", "seen", "frames",
+            "seconds", "extra_boundaries", "stray_boundaries", "decoded", "analysed")
+    totals = {m: dict.fromkeys(keys, 0) for m in ("scene", "fps1")}
     decode_s = 0.0
     minutes = 0.0
     fades = flashes = 0
@@ -125,7 +171,7 @@ def main() -> None:
             path = Path(tmp) / f"video_{i}.mp4"
             make_video(path, segments, fps=args.fps, size=(width, height))
             minutes += duration(segments, args.fps) / 60
-            fades += len(transitions(segments, args.fps)[1])
+            fades += len(transitions(segments, args.fps)[1]) - len(dissolves(segments, args.fps))
             flashes += sum(isinstance(s, Flash) for s in segments)
             decode_only(path)  # warm-up: file cache, FFmpeg's first allocations
             decode_s += decode_only(path)
@@ -133,27 +179,38 @@ def main() -> None:
                 for key, value in evaluate(path, segments, args.fps, mode).items():
                     totals[label][key] += value
 
+    def share(t: dict, part: str, whole: str) -> float | None:
+        return round(t[part] / t[whole], 3) if t[whole] else None
+
     def figures(t: dict) -> dict:
         return {
-            "cut_recall": round(t["caught"] / t["cuts"], 3) if t["cuts"] else None,
+            "cut_recall": share(t, "caught", "cuts"),
+            "similar_cut_recall": share(t, "similar_caught", "similar"),
             "shots_seen": round(t["seen"] / t["shots"], 3),
             "frames_per_min": round(t["frames"] / minutes, 2),
             "seconds": round(t["seconds"], 3),
             "x_realtime": round(minutes * 60 / t["seconds"], 1),
         }
 
+    def pct(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.1%}"
+
     scene, fixed = figures(totals["scene"]), figures(totals["fps1"])
-    cuts = totals["scene"]["cuts"]
+    scene["dissolves_caught"] = share(totals["scene"], "dissolves_caught", "dissolves")
+    t = totals["scene"]
+    cuts, similar, blends = t["cuts"], t["similar"], t["dissolves"]
     print(f"{args.videos} videos, {minutes:.1f} min total, {width}x{height} at {args.fps} fps (H.264): {cuts} hard "
-          f"cuts, {fades} fades between shots, {flashes} flashes; Python {platform.python_version()}, "
-          f"PyAV {av.__version__}")
-    print(f"{'mode':<10}{'cuts caught':>13}{'shots seen':>12}{'frames/min':>12}{'seconds':>10}{'x realtime':>12}")
+          f"cuts ({similar} to a similar shot), {fades} fades and {blends} dissolves between shots, {flashes} flashes; "
+          f"Python {platform.python_version()}, PyAV {av.__version__}")
+    print(f"{'mode':<10}{'cuts caught':>13}{'similar':>10}{'dissolves':>11}{'shots seen':>12}{'frames/min':>12}"
+          f"{'seconds':>10}{'x realtime':>12}")
     for label, fig in (("scene", scene), ("fixed 1fps", fixed)):
-        print(f"{label:<10}{fig['cut_recall']:>13.1%}{fig['shots_seen']:>12.1%}{fig['frames_per_min']:>12.2f}"
+        print(f"{label:<10}{pct(fig['cut_recall']):>13}{pct(fig['similar_cut_recall']):>10}"
+              f"{pct(fig.get('dissolves_caught')):>11}{pct(fig['shots_seen']):>12}{fig['frames_per_min']:>12.2f}"
               f"{fig['seconds']:>10.2f}{fig['x_realtime']:>12.0f}")
-    print(f"decode only: {decode_s:.2f} s; scene mode analysed {totals['scene']['analysed']} of "
-          f"{totals['scene']['decoded']} frames; boundaries not at a cut: {totals['scene']['extra_boundaries']} "
-          f"(at most {fades} belong in fades)")
+    print(f"decode only: {decode_s:.2f} s; scene mode analysed {t['analysed']} of {t['decoded']} frames; boundaries "
+          f"not at a cut: {t['extra_boundaries']} (at most {fades + blends} belong in fades and dissolves), of which "
+          f"{t['stray_boundaries']} in neither")
     frames_ratio = fixed["frames_per_min"] / scene["frames_per_min"]
     time_ratio = scene["seconds"] / fixed["seconds"]
     print(f"scene mode sends {frames_ratio:.1f}x fewer frames than 1 fps, catches {scene['cut_recall']:.0%} of cuts "
@@ -166,9 +223,11 @@ def main() -> None:
         "size": f"{width}x{height}",
         "fps": args.fps,
         "cuts": cuts,
+        "similar_cuts": similar,
         "fades": fades,
+        "dissolves": blends,
         "flashes": flashes,
-        "scene": scene | {"extra_boundaries": totals["scene"]["extra_boundaries"]},
+        "scene": scene | {"extra_boundaries": t["extra_boundaries"], "stray_boundaries": t["stray_boundaries"]},
         "fixed_1fps": fixed,
         "decode_only_s": round(decode_s, 3),
         "frames_ratio_fixed_over_scene": round(frames_ratio, 2),

@@ -1,4 +1,5 @@
-"""Video sampling: scene cuts found, flashes/pans/fades not over-split, fixed-rate timing, flat memory, clear errors."""
+"""Video sampling: scene cuts found (similar shots too), dissolves one boundary each, flashes/pans/fades not over-split,
+fixed-rate timing, flat memory, clear errors."""
 
 from __future__ import annotations
 
@@ -17,14 +18,17 @@ from PIL import Image
 from oculo.errors import InputError
 from oculo.media.video import SampledFrame, Scene, VideoSampler, probe
 from oculo.testing.videos import (
+    Dissolve,
     Fade,
     Flash,
     Pan,
     Static,
+    dissolves,
     duration,
     make_audio_only,
     make_long_video,
     make_video,
+    picture,
     transitions,
 )
 
@@ -84,6 +88,145 @@ def test_every_cut_found_and_no_extra_scenes(videos, codec, fps, suffix):
         assert scenes[f.scene].start <= f.t < scenes[f.scene].end
     assert sampler.frames_decoded == round(duration(MIXED, fps) * fps)
     assert sampler.frames_analysed <= duration(MIXED, fps) * 10 + 1
+
+
+# Dissolves of 0.6-1.6 s between stills and pans (the picture changes completely, never through black), three into a
+# pan that sets off at once from the blend's still end, and a flash.
+DISSOLVES = [
+    Static(2, seed=21), Dissolve(1.0), Static(2, seed=22), Dissolve(0.8), Pan(3, seed=18, speed=4), Dissolve(1.3),
+    Pan(3, seed=19, speed=16), Dissolve(1.2), Static(1.5, seed=26), Flash(), Static(1.5, seed=26), Dissolve(1.0),
+    Pan(3, seed=20, speed=16), Dissolve(1.6), Pan(2.5, seed=21, speed=30), Dissolve(0.6), Static(2, seed=28),
+]
+
+
+def test_transitions_report_dissolves_and_similar_shots():
+    fps = 10
+    segments = [Static(1, seed=1), Dissolve(1.0), Static(1, seed=2), Static(1, seed=3, like=2, share=0.5),
+                Fade(0.6), Dissolve(0.4), Static(1, seed=4), Dissolve(0.5), Static(1, seed=4), Dissolve(0.5),
+                Static(1, seed=5, like=4)]
+    cuts, spans = transitions(segments, fps)
+    assert cuts == [3.0]  # the similar shot is a hard cut all the same
+    assert spans == [(1.0, 2.0), (4.0, 5.0), (7.5, 8.0)]  # a dissolve into the same place is no transition
+    # Exactly one boundary is due only where the picture changes completely: not through black (a fade), nor into a
+    # similar shot.
+    assert dissolves(segments, fps) == [(1.0, 2.0)]
+    with pytest.raises(ValueError, match="drawn `like` differently"):
+        transitions([Static(1, seed=3, like=2), Static(1, seed=3)])
+    with pytest.raises(ValueError, match="plain place"):
+        transitions([Static(1, seed=3, like=2), Static(1, seed=4, like=3)])
+
+
+def test_similar_pictures_share_the_given_part():
+    base, like = picture(31, 160, 96), picture(32, 160, 96, like=31, share=0.6)
+    same = (base == like).all(axis=2).mean()
+    assert 0.58 <= same <= 0.62  # whole blocks of the other picture, in the same places
+    assert (picture(32, 160, 96) == like).all(axis=2).mean() >= 0.38
+
+
+def test_dissolve_frames_blend_the_two_pictures(videos):
+    path = videos / "blend.mp4"
+    make_video(path, [Static(1, seed=21), Dissolve(1.0), Static(1, seed=22)], fps=10)
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray(format="rgb24").astype(float) for f in container.decode(video=0)]
+    old, new, middle = frames[5], frames[25], frames[15]  # the dissolve is frames 10-19; 15 is 6/11 of the way
+    assert abs(middle - (old * 5 + new * 6) / 11).mean() < 4  # encoding noise only
+    assert min(abs(middle - old).mean(), abs(middle - new).mean()) > 20
+    assert all(f.mean() > 40 for f in frames)  # never through black
+
+
+@pytest.mark.parametrize("codec,fps,suffix", [("libx264", 25, ".mp4"), ("mpeg4", 10, ".avi")])
+def test_each_dissolve_is_one_boundary_inside_it(videos, codec, fps, suffix):
+    path = videos / f"dissolves-{codec}{suffix}"
+    make_video(path, DISSOLVES, fps=fps, codec=codec)
+    spans = dissolves(DISSOLVES, fps)
+    assert len(spans) == 7 and transitions(DISSOLVES, fps) == ([], spans)
+    sampler, frames = sample(path)
+    scenes = sampler.scenes
+    starts = [s.start for s in scenes[1:]]
+    for a, b in spans:
+        assert len([s for s in starts if a - 0.1 <= s <= b + 0.1]) == 1, f"dissolve {a}-{b}s; scene starts {starts}"
+    assert len(scenes) == len(spans) + 1  # the flash and the pans add none
+    # One frame a scene, each of its own shot's settled picture: none of a blend, none of the shot before or after.
+    assert [f.scene for f in frames] == list(range(len(scenes)))
+    shots: list[list] = []  # [start, end, seed] of each run of one place's own frames
+    for i, seg in enumerate(DISSOLVES):
+        if isinstance(seg, (Static, Pan)):
+            start, end = duration(DISSOLVES[:i], fps), duration(DISSOLVES[:i + 1], fps)
+            if shots and shots[-1][2] == seg.seed:
+                shots[-1][1] = end
+            else:
+                shots.append([start, end, seg.seed])
+    for f, (a, b, _) in zip(frames, shots, strict=True):
+        assert a <= f.t < b and scenes[f.scene].start <= f.t < scenes[f.scene].end
+
+
+@pytest.mark.parametrize("case", ["window-start-on-a-frame", "windows-inside-dissolves"])
+def test_periodic_windows_and_dissolves_keep_frames_inside_their_scenes(videos, case):
+    # A dissolve is found after it ends, so its half-way point can lie before a periodic window that already began and
+    # sent a frame: the scene boundary then moves to that window's start. In the first video a window starts on a
+    # frame (9.2 s at 30 fps); in the second, windows of half a second begin inside each dissolve.
+    if case == "window-start-on-a-frame":
+        segments = [Pan(3.67, seed=260, speed=8), Dissolve(1.0), Pan(3.59, seed=261, speed=8), Dissolve(1.26),
+                    Static(2.01, seed=262)]
+        fps, max_gap = 30, 2.5
+    else:
+        segments = [Static(2.3, seed=300), Dissolve(1.2), Static(2.0, seed=301), Dissolve(1.5),
+                    Pan(2.5, seed=302, speed=8)]
+        fps, max_gap = 25, 0.5
+    path = videos / f"windows-{case}.mp4"
+    make_video(path, segments, fps=fps)
+    sampler, frames = sample(path, max_gap=max_gap, min_scene=0.3)
+    scenes = sampler.scenes
+    assert len(scenes) == 3 and all(a.end == b.start for a, b in itertools.pairwise(scenes))
+    assert [f.reason for f in frames].count("periodic") >= 2
+    for f in frames:
+        assert scenes[f.scene].start <= f.t < scenes[f.scene].end, (f.t, f.scene, scenes)
+
+
+def test_camera_motion_alone_makes_no_boundary(videos):
+    # The rule: a pan, however far it goes, is one scene (covered by a periodic frame every max_gap); so is a camera
+    # move that stops. Over 30 s at 10 px/s the 160-px frame shows entirely new ground about every 16 s.
+    path = videos / "pan-30s.mp4"
+    make_video(path, [Pan(30, seed=41, speed=10)], fps=10)
+    sampler, frames = sample(path, max_gap=10)
+    assert len(sampler.scenes) == 1
+    assert [f.reason for f in frames] == ["scene", "periodic", "periodic"]
+    path = videos / "move-and-stop.mp4"
+    make_video(path, [Static(2, seed=42), Pan(2, seed=42, speed=16), Static(2, seed=42), Pan(1, seed=42, speed=8),
+                      Static(2, seed=42)], fps=25)
+    sampler, frames = sample(path)
+    assert len(sampler.scenes) == 1 and len(frames) == 1
+    # A dim flash right after a fast pan stays under the cut test's raised bar: it is no dissolve either (a jump to a
+    # picture and back, with no blend between).
+    path = videos / "pan-flash.mp4"
+    make_video(path, [Pan(2.7, seed=43, speed=24), Flash(2, brightness=120), Pan(2.3, seed=43, speed=2)], fps=10)
+    sampler, frames = sample(path)
+    assert len(sampler.scenes) == 1
+
+
+def test_a_dissolve_that_changes_little_is_no_boundary(videos):
+    # Into a shot of the same set that differs in a fifth of the picture: like something fading in, no new scene.
+    segments = [Static(2, seed=71), Dissolve(1.0), Static(2, seed=72, like=71, share=0.8)]
+    path = videos / "small-dissolve.mp4"
+    make_video(path, segments, fps=25)
+    assert transitions(segments, 25)[1] == [(2.0, 3.0)] and dissolves(segments, 25) == []
+    sampler, frames = sample(path)
+    assert len(sampler.scenes) == 1 and len(frames) == 1
+
+
+def test_cuts_between_similar_shots_are_found(videos):
+    # Shots of one set that keep 50-60% of the picture (the rest other blocks), still and panning; a cut lies between
+    # each two, and nothing else: the flash is no cut.
+    segments = [Static(2, seed=51), Static(2, seed=52, like=51, share=0.6), Pan(3, seed=53, like=51, speed=12),
+                Pan(2, seed=51, speed=12), Flash(), Pan(2, seed=51, speed=12), Static(2, seed=54, like=51, share=0.6)]
+    path = videos / "similar.mp4"
+    cuts = make_video(path, segments, fps=25)
+    assert len(cuts) == 4 and transitions(segments, 25)[1] == []
+    sampler, _ = sample(path)
+    starts = [s.start for s in sampler.scenes[1:]]
+    assert len(starts) == len(cuts)
+    for cut in cuts:
+        assert any(abs(start - cut) <= 0.5 for start in starts), f"cut at {cut}s missed; scene starts {starts}"
 
 
 def test_flash_frames_are_never_chosen(videos):

@@ -10,7 +10,10 @@ to zero mean and unit contrast (chroma is scaled by the same factor). A fade to 
 fade itself scores nothing; frames too flat to compare (black, white) are skipped, so a fade to black and back in to
 a new picture is one cut, where the picture comes back, and a white flash is no cut at all. A cut is a score well
 above the recent level in the scene and above a floor; it is confirmed only if the picture does not come back to what
-it was before the spike within half a second (a brighter flash, someone walking past the lens).
+it was before the spike within half a second (a brighter flash, someone walking past the lens). A dissolve, whose
+frames each differ little from the last, is found once it is over, from the last two seconds of analysed frames: the
+two ends differ like a cut and every frame between is a blend of them, which a pan, however far, is not; its boundary
+goes where the blend is half way.
 """
 
 from __future__ import annotations
@@ -37,15 +40,46 @@ ANALYSIS_WIDTH = 128
 # Luma standard deviation (0-255 levels) under which a frame is "flat" (black, white, one color): no basis to compare.
 FLAT_STD = 4.0
 # A cut scores at least this much (mean absolute difference in units of the frame's contrast: two unrelated random
-# pictures score ~1.1 on luma alone, the test videos' cuts ~2.3 with chroma, a pan 0.1-0.6 at 10 analysed frames/s)...
+# pictures score ~1.1 on luma alone, the test videos' cuts ~2.3 with chroma, a pan 0.1-0.6 at 10 analysed frames/s).
+# Still shots sharing 60% of the picture score 0.9-1.1, 80% 0.5-0.6, so those cuts clear it; it stays this high as
+# nearly black frames of a fade score up to 0.45 (their noise magnified by the normalization)...
 CUT_FLOOR = 0.5
 # ...and at least this many times the mean score of the last RECENT_SECONDS of the scene, so steady motion raises it.
+# A cut to a shot sharing 60% of the picture in a pan crossing a fifth of the frame a second scores only ~2.9 times the
+# pan's level and is missed; lower, though, and a pan that speeds up is cut (2.5: 40% more such false cuts measured).
 CUT_RATIO = 3.0
 RECENT_SECONDS = 2.0
 # A spike whose picture comes back (scores under this share of the spike against the frame before it) within
 # FLASH_SECONDS is a flash, not a cut.
 RETURN_SHARE = 0.5
 FLASH_SECONDS = 0.5
+# A dissolve (one picture cross-blended into another, no black between) changes each frame too little to be a cut, so
+# the normalized luma of the last BLEND_SECONDS of analysed frames is kept: a run from frame s to frame e is a dissolve
+# when, once it has settled, s and e differ like a cut and every frame between is a weighted sum of the two (a blend of
+# two pictures stays on that plane; a pan leaves it, since its middle frame shows ground neither end does). Longer
+# dissolves are not seen.
+BLEND_SECONDS = 2.0
+# The run's ends differ by at least this mean absolute luma difference: about half of two unrelated pictures' 1.1 (the
+# test videos' dissolves: 0.9-1.3), and pan runs that far apart are already well off the plane (see BLEND_RESIDUAL).
+BLEND_FLOOR = 0.5
+# No frame between lies further from the plane of s and e than this share of the distance from s to e (root mean
+# square): the test videos' dissolves stay under 0.04, pan runs 0.5 or more apart at 0.33 or more.
+BLEND_RESIDUAL = 0.12
+# Some frame between is a true mix, between this share of the way from s to e and 1 minus it: without one the run is a
+# jump (a cut, or a flash the cut test let through after fast motion), not a blend.
+BLEND_MIX = 0.2
+# Frames less than this share of the way from s to e (or from e to s) count as s's picture (e's): the scene before the
+# dissolve keeps a frame from before the first, the one after it one from the second on.
+BLEND_EDGE = 0.1
+# The blend is over at e, so it is counted once, when complete, if the frame after e (g) is within this share of the
+# way from s to e of where e is (frames of a dissolve in progress are 4-40% apart, a settled picture's 0-1.5%)...
+BLEND_SETTLE = 0.03
+# ...or g left the plane at least this many times further than it went along it: the new shot started moving (a pan
+# setting off at once from the dissolve's end), which the next frames would blur into the run.
+BLEND_MOVED = 2.0
+# Full-size candidates held at most in a window (each a new sharpest frame), so that when a dissolve is found ~1 s
+# late, the scene before it still gets a frame from before it rather than a blend or the next shot.
+HELD = 3
 # Score given to two frames whose sizes differ (the stream changed resolution): always a cut.
 RESIZED = 10.0
 # Periodic frames within this many differing bits (of 64) of the last frame sent are dropped as near duplicates.
@@ -260,6 +294,113 @@ class _Pending:
     scores: list[float] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Blend:
+    """A dissolve found in the trail: times of its last frame of the old picture, half way, first of the new one."""
+
+    old: float
+    half: float
+    new: float
+
+
+class _Trail:
+    """The normalized luma of the last BLEND_SECONDS of analysed frames and their dot products, to find dissolves."""
+
+    def __init__(self, np: Any, analysis_fps: float) -> None:
+        self.np = np
+        self.cap = max(4, round(BLEND_SECONDS * analysis_fps) + 2)  # a run, the frame before it and the one after
+        self.span = BLEND_SECONDS + 1 / analysis_fps
+        self.times: deque[float] = deque(maxlen=self.cap)
+        self.slots: deque[int] = deque(maxlen=self.cap)  # rows of bank; given out in turn, so the last cap differ
+        self.next = 0
+        self.bank: np.ndarray | None = None
+        self.gram = np.zeros((self.cap, self.cap))
+
+    def clear(self, before: float = math.inf) -> None:
+        while self.times and self.times[0] < before:
+            self.times.popleft()
+            self.slots.popleft()
+
+    def drop_last(self) -> None:
+        self.times.pop()
+        self.slots.pop()
+
+    def add(self, t: float, f: _Features) -> None:
+        assert f.vec is not None
+        vec = f.vec[:f.vec.size // 3]  # luma only: chroma would triple the work and blurs a pan's tell-tale detail
+        if self.bank is None or self.bank.shape[1] != vec.size:
+            self.bank = self.np.zeros((self.cap, vec.size), self.np.float32)
+            self.clear()
+        self.clear(before=t - self.span - EPS)
+        k, self.next = self.next, (self.next + 1) % self.cap
+        self.bank[k] = vec
+        dots = self.bank @ self.bank[k]
+        self.gram[k, :] = dots
+        self.gram[:, k] = dots
+        self.times.append(t)
+        self.slots.append(k)
+
+    def blend(self) -> _Blend | None:
+        """The dissolve that the next-to-last frame (e) completes, if the last one (g) shows the picture has settled.
+
+        Every earlier frame s is tried as the start, the earliest that qualifies winning. The cheap tests go first: s
+        and e far enough apart, then g settled and the frame half way between on the plane (where a pan strays most),
+        then all the frames between.
+        """
+        np = self.np
+        n = len(self.slots)
+        if n < 4 or self.bank is None:
+            return None
+        e = n - 2
+        slots = np.fromiter(self.slots, np.intp, n)
+        sq = self.gram[slots, slots]
+        chord = sq[:e - 1] + sq[e] - 2 * self.gram[slots[:e - 1], slots[e]]  # squared distance from each start to e
+        # The mean absolute difference is at most the root mean square one: starts closer than the floor in that fail.
+        starts = np.flatnonzero(chord >= BLEND_FLOOR ** 2 * self.bank.shape[1])
+        if starts.size:
+            witnesses = np.stack([(starts + e) // 2, np.full_like(starts, e + 1)], axis=1)
+            off, along = self._project(slots, sq, chord, starts, witnesses)
+            further = np.abs(along[:, 1] - 1)
+            settled = (further <= BLEND_SETTLE) | (off[:, 1] >= (BLEND_MOVED * further) ** 2)
+            starts = starts[(off[:, 0] <= BLEND_RESIDUAL ** 2) & settled]
+        if not starts.size:
+            return None
+        off, along = self._project(slots, sq, chord, starts, np.broadcast_to(np.arange(n), (starts.size, n)))
+        between = np.arange(n) > starts[:, None]
+        between[:, e:] = False
+        ok = np.where(between, off, 0.0).max(axis=1) <= BLEND_RESIDUAL ** 2  # every frame between on the plane
+        ok &= (between & (along >= BLEND_MIX) & (along <= 1 - BLEND_MIX)).any(axis=1)  # and some of them a true mix
+        for i in np.flatnonzero(ok):
+            s = int(starts[i])
+            if float(np.abs(self.bank[slots[s]] - self.bank[slots[e]]).mean()) < BLEND_FLOOR:
+                continue
+            way = along[i, s:e + 1]
+            first = s + int(np.argmax(way > BLEND_EDGE))  # the first frame with some of the new picture in it
+            half = s + int(np.argmax(way >= 0.5))
+            last = s + int(np.argmax(way >= 1 - BLEND_EDGE))  # the first frame with hardly any of the old one
+            times = list(self.times)
+            return _Blend(times[first - 1], times[half], times[last])
+        return None
+
+    def _project(self, slots: np.ndarray, sq: np.ndarray, chord: np.ndarray, starts: np.ndarray,
+                 frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each start s (of e = the next-to-last frame) and each of its row of `frames` m (trail positions): m's
+        squared distance from the plane of s and e over that of s to e, and how far along from s to e it is.
+
+        From the dot products alone: m's projection on the plane is a * s + b * e, and b / (a + b) is 0 at s, 1 at e.
+        """
+        np = self.np
+        e = len(slots) - 2
+        ms = self.gram[slots[starts, None], slots[frames]]
+        me = self.gram[slots[e], slots[frames]]
+        gss, gse, gee = sq[starts, None], self.gram[slots[starts], slots[e], None], sq[e]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            det = gss * gee - gse * gse
+            a = (gee * ms - gse * me) / det
+            b = (gss * me - gse * ms) / det
+            return (sq[frames] - a * ms - b * me) / chord[starts, None], b / (a + b)
+
+
 class _SceneRun:
     """One pass of scene mode over the decoded frames."""
 
@@ -269,9 +410,13 @@ class _SceneRun:
         self.scene = 0
         self.scene_start = 0.0
         self.window_start = 0.0
-        self.best: _Candidate | None = None  # of the current window
+        # The current window's successive sharpest frames, oldest first (the last is its best): only those a dissolve
+        # found later could still split off, and at most HELD (see _consider).
+        self.held: list[_Candidate] = []
         self.prev: _Features | None = None  # last frame that could be compared
         self.recent: deque[float] = deque(maxlen=max(3, round(RECENT_SECONDS * sampler.analysis_fps)))
+        self.trail = _Trail(self.np, sampler.analysis_fps)
+        self.settled = 0.0  # when the last dissolve's new picture settled
         self.pending: _Pending | None = None
         self.last_hash: np.ndarray | None = None
         self.periodic = False  # whether the current window is a later one of its scene
@@ -292,8 +437,8 @@ class _SceneRun:
             p, self.pending = self.pending, None
             if end - p.t >= max(s.min_scene, EPS):
                 yield from self._cut(p)
-            elif self.best is None:
-                self.best = p.best
+            elif not self.held and p.best is not None:
+                self.held = [p.best]
         yield from self._emit()
         s.scenes.append(Scene(self.scene, self.scene_start, max(end, self.scene_start)))
 
@@ -304,6 +449,7 @@ class _SceneRun:
                 if not f.flat and _score(self.np, f, p.ref) < max(p.threshold, RETURN_SHARE * p.spike):
                     self.pending = None  # the picture came back: a flash; its frames are no candidates
                     self.prev = f
+                    self.trail.add(t, f)
                     self._consider(t, frame, f)
                     return
                 if not f.flat:
@@ -314,16 +460,23 @@ class _SceneRun:
                 return
             self.pending = None
             yield from self._cut(p)
-        if t >= self.window_start + self.s.max_gap:
+        if t + EPS >= self.window_start + self.s.max_gap:
             yield from self._emit()
-            self.window_start += math.floor((t - self.window_start) / self.s.max_gap) * self.s.max_gap
+            self.window_start += math.floor((t - self.window_start) / self.s.max_gap + EPS) * self.s.max_gap
             self.periodic = True
         if not f.flat:
+            self.trail.add(t, f)
             if self.prev is not None:
+                # A dissolve first: the frame after one may already move (a pan setting off from the blend's still
+                # end), which is no cut of its own, as the scene the dissolve opens is then not min_scene old.
+                blend = self.trail.blend()
+                if blend is not None and blend.half - self.scene_start >= self.s.min_scene:
+                    yield from self._dissolve(blend)
                 score = _score(self.np, f, self.prev)
                 level = sum(self.recent) / len(self.recent) if self.recent else 0.0
                 threshold = max(CUT_FLOOR, CUT_RATIO * level)
-                if score > threshold and t - self.scene_start >= self.s.min_scene:
+                if score > threshold and t - max(self.scene_start, self.settled) >= self.s.min_scene:
+                    self.trail.drop_last()  # a spike's frames join the trail only once it is known to be no cut
                     self.pending = _Pending(t, self.prev, score, threshold)
                     self.pending.best = self._better(None, t, frame, f)
                     self.prev = f
@@ -340,10 +493,36 @@ class _SceneRun:
         self.periodic = False
         self.recent.clear()
         self.recent.extend(p.scores)
-        self.best = p.best
+        self.trail.clear()
+        self.held = [p.best] if p.best is not None else []
+
+    def _dissolve(self, blend: _Blend) -> Iterator[SampledFrame]:
+        """A new scene from half way through the dissolve; the blended frames are no candidates for either side."""
+        start = max(blend.half, self.window_start)  # a periodic frame of the old scene may have been sent since
+        after = [c for c in self.held if c.t >= max(blend.new, start)]
+        self.held = [c for c in self.held if c.t <= blend.old][-1:]
+        yield from self._emit()
+        self.s.scenes.append(Scene(self.scene, self.scene_start, start))
+        self.scene += 1
+        self.scene_start = self.window_start = start
+        self.periodic = False
+        self.settled = blend.new
+        self.recent.clear()  # the dissolve's own steps are no measure of the new scene's motion
+        self.trail.clear(before=blend.new)
+        self.held = after
 
     def _consider(self, t: float, frame: Any, f: _Features) -> None:
-        self.best = self._better(self.best, t, frame, f)
+        if self.held and f.sharp <= self.held[-1].sharp:
+            return
+        self.held.append(_Candidate(t, f.sharp, self.s._image(frame), f.thumb))  # full size: only a new sharpest
+        # A dissolve ends the scene at a frame still in the trail at the earliest: of those older than the trail only
+        # the newest can be the best before it. Past HELD (2 or more), drop the second oldest: a split there falls back
+        # to the oldest, still from before it.
+        horizon = self.trail.times[0] if self.trail.times else t
+        while len(self.held) > 1 and self.held[1].t <= horizon:
+            del self.held[0]
+        if len(self.held) > HELD:
+            del self.held[1]
 
     def _better(self, best: _Candidate | None, t: float, frame: Any, f: _Features) -> _Candidate | None:
         if best is not None and f.sharp <= best.sharp:
@@ -351,7 +530,8 @@ class _SceneRun:
         return _Candidate(t, f.sharp, self.s._image(frame), f.thumb)  # the only full-size conversion
 
     def _emit(self) -> Iterator[SampledFrame]:
-        best, self.best = self.best, None
+        best = self.held[-1] if self.held else None
+        self.held = []
         if best is None:
             return
         h = _dhash(self.np, best.thumb)

@@ -3,10 +3,14 @@
 A video is a list of segments. Each `seed` is a distinct "place": a textured picture (colored blocks, shapes and fixed
 grain from numpy's Generator) wider than the frame, so a `Pan` can slide across it and a later segment with the same
 seed continues from where the camera stopped. A boundary between two segments showing different seeds is a hard cut,
-unless a `Fade` sits between them; a `Flash` is a few bright frames inside one place and is never a cut.
+unless a `Fade` (through black) or a `Dissolve` (a cross-blend, no black) sits between them; a `Flash` is a few bright
+frames inside one place and is never a cut. A place can be drawn `like` another one: the same picture with only part
+of it (`1 - share` of its area, in whole blocks) replaced by its own, as two shots of one set differing in what is in
+front; a cut between them is a hard cut all the same.
 
     cuts = make_video("clip.mp4", [Static(2, seed=1), Pan(3, seed=2, speed=12), Flash(), Pan(2, seed=2, speed=12),
-                                   Fade(1), Static(2, seed=3)])
+                                   Fade(1), Static(2, seed=3), Dissolve(1), Static(2, seed=4),
+                                   Static(2, seed=5, like=4, share=0.5)])
 
 Needs PyAV and numpy (the `video` extra).
 """
@@ -20,39 +24,61 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "Dissolve",
     "Fade",
     "Flash",
     "Pan",
     "Segment",
     "Static",
+    "dissolves",
     "duration",
     "make_audio_only",
     "make_long_video",
     "make_video",
+    "picture",
     "transitions",
 ]
 
 
 @dataclass(frozen=True)
 class Static:
-    """The picture of `seed`, still (with a little per-frame sensor noise), for `seconds`."""
+    """The picture of `seed`, still (with a little per-frame sensor noise), for `seconds`.
+
+    `like`: draw place `seed` as the picture of place `like` with `1 - share` of its area replaced by its own (see
+    `picture`), seen from that place's camera position (a pan in either moves both); every segment of a place that
+    gives `like` must give the same `like` and `share`, and `like` must be a place not itself drawn like another.
+    """
 
     seconds: float
     seed: int
+    like: int | None = None
+    share: float = 0.5
 
 
 @dataclass(frozen=True)
 class Pan:
-    """The camera slides right across the picture of `seed` at `speed` pixels per second."""
+    """The camera slides right across the picture of `seed` at `speed` pixels per second (`like`: as for Static)."""
 
     seconds: float
     seed: int
     speed: float = 10.0
+    like: int | None = None
+    share: float = 0.5
 
 
 @dataclass(frozen=True)
 class Fade:
     """Fade out of the previous picture to black, then in to the next segment's picture (black at either end)."""
+
+    seconds: float = 1.0
+
+
+@dataclass(frozen=True)
+class Dissolve:
+    """A linear cross-blend from the previous picture straight into the next segment's picture, with no black between.
+
+    Its frames are neither picture: the k-th of n shows the next one at weight (k + 1) / (n + 1).
+    """
 
     seconds: float = 1.0
 
@@ -65,7 +91,7 @@ class Flash:
     brightness: int = 255
 
 
-Segment = Static | Pan | Fade | Flash
+Segment = Static | Pan | Fade | Dissolve | Flash
 
 NOISE = 2  # per-frame noise amplitude in 0-255 levels, so "static" is not bit-exact, as from a real camera
 
@@ -153,8 +179,24 @@ def make_audio_only(path: str | os.PathLike[str], seconds: float = 0.5, codec: s
         container.mux(stream.encode(None))
 
 
-def picture(seed: int, width: int, height: int) -> np.ndarray:
-    """The texture of place `seed`: uint8 HxWx3, random colored blocks, a few shapes and fixed fine grain."""
+def picture(seed: int, width: int, height: int, *, like: int | None = None, share: float = 0.5) -> np.ndarray:
+    """The texture of place `seed`: uint8 HxWx3, random colored blocks, a few shapes and fixed fine grain.
+
+    `like`: the texture of place `like` at the same size, with `1 - share` of its blocks (squares of a sixth of the
+    height, picked at random by `seed`) showing place `seed`'s own texture instead; every pan window of it keeps about
+    `share` of the frame unchanged.
+    """
+    if like is not None:
+        if not 0 <= share <= 1:
+            raise ValueError(f"share must be between 0 and 1, got {share!r}")
+        base, own = picture(like, width, height), picture(seed, width, height)
+        cell = max(4, height // 6)
+        rows, cols = -(-height // cell), -(-width // cell)
+        rng = np.random.default_rng([0x5A7E, seed, like])
+        swap = np.zeros(rows * cols, bool)
+        swap[rng.permutation(rows * cols)[:round((1 - share) * rows * cols)]] = True
+        mask = np.repeat(np.repeat(swap.reshape(rows, cols), cell, axis=0), cell, axis=1)[:height, :width]
+        return np.where(mask[..., None], own, base)
     rng = np.random.default_rng([0x0C0, seed])
     cell = max(4, height // 6)
     grid = rng.integers(0, 256, size=(height // cell + 1, width // cell + 1, 3), dtype=np.uint8)
@@ -174,33 +216,70 @@ def picture(seed: int, width: int, height: int) -> np.ndarray:
 
 
 def transitions(segments: Sequence[Segment], fps: int = 10) -> tuple[list[float], list[tuple[float, float]]]:
-    """The hard cut times, and the (start, end) of each fade between two different pictures, in seconds.
+    """The hard cut times, and the (start, end) of each fade or dissolve between two different pictures, in seconds.
 
-    A scene detector must find every cut; it may put one boundary inside such a fade, or none.
+    A scene detector must find every cut; it may put one boundary inside such a span, or none (`dissolves` lists the
+    spans that are dissolves, where exactly one is expected).
     """
+    cuts, spans, _ = _transitions(segments, fps)
+    return cuts, spans
+
+
+def dissolves(segments: Sequence[Segment], fps: int = 10) -> list[tuple[float, float]]:
+    """The (start, end) in seconds of each span of `transitions` that holds a Dissolve (and no Fade) between two
+    unrelated places (neither drawn like the other, nor both like a third).
+
+    The picture changes completely there without going through black: a scene detector should put exactly one
+    boundary inside each.
+    """
+    return _transitions(segments, fps)[2]
+
+
+def _transitions(
+    segments: Sequence[Segment], fps: int
+) -> tuple[list[float], list[tuple[float, float]], list[tuple[float, float]]]:
     segments = list(segments)
+    _check_places(segments)
+    root = {s.seed: s.like for s in segments if isinstance(s, (Static, Pan)) and s.like is not None}
     cuts: list[float] = []
-    fades: list[tuple[float, float]] = []
+    spans: list[tuple[float, float]] = []
+    blends: list[tuple[float, float]] = []
     frame = 0
     last_seed: int | None = None
-    fade_start: int | None = None
+    span_start: int | None = None
+    faded = False  # whether the pending span holds a Fade (through black) rather than only Dissolves
     for i, seg in enumerate(segments):
         if isinstance(seg, Flash):
             before = next((s.seed for s in reversed(segments[:i]) if isinstance(s, (Static, Pan))), None)
             after = next((s.seed for s in segments[i + 1:] if isinstance(s, (Static, Pan))), None)
             if before is None or before != after:
                 raise ValueError("a Flash must sit between two segments of the same seed (it is not a cut)")
-        elif isinstance(seg, Fade):
-            fade_start = frame if fade_start is None else fade_start
+        elif isinstance(seg, (Fade, Dissolve)):
+            span_start = frame if span_start is None else span_start
+            faded = faded or isinstance(seg, Fade)
         elif last_seed is not None and seg.seed != last_seed:
-            if fade_start is None:
+            if span_start is None:
                 cuts.append(round(frame / fps, 6))
             else:
-                fades.append((round(fade_start / fps, 6), round(frame / fps, 6)))
+                spans.append((round(span_start / fps, 6), round(frame / fps, 6)))
+                if not faded and root.get(seg.seed, seg.seed) != root.get(last_seed, last_seed):
+                    blends.append(spans[-1])
         if isinstance(seg, (Static, Pan)):
-            last_seed, fade_start = seg.seed, None
+            last_seed, span_start, faded = seg.seed, None, False
         frame += _count(seg, fps)
-    return cuts, fades
+    return cuts, spans, blends
+
+
+def _check_places(segments: list[Segment]) -> None:
+    looks: dict[int, tuple[int | None, float]] = {}
+    for seg in segments:
+        if isinstance(seg, (Static, Pan)):
+            look = (seg.like, seg.share) if seg.like is not None else (None, 0.5)
+            if looks.setdefault(seg.seed, look) != look:
+                raise ValueError(f"place {seg.seed} is drawn `like` differently in two segments")
+    for seed, (like, _) in looks.items():
+        if like is not None and (like == seed or looks.get(like, (None, 0.5))[0] is not None):
+            raise ValueError(f"place {seed} must be drawn like a plain place (one not drawn like another)")
 
 
 def duration(segments: Sequence[Segment], fps: int = 10) -> float:
@@ -217,16 +296,25 @@ class _Places:
 
     def __init__(self, segments: list[Segment], width: int, height: int, fps: int) -> None:
         self.segments, self.width, self.height, self.fps = segments, width, height, fps
+        shots = [seg for seg in segments if isinstance(seg, (Static, Pan))]
+        likes = {seg.seed: (seg.like, seg.share) for seg in shots if seg.like is not None}
+        # A place drawn like another is the same set filmed from where that one's camera is: they share one texture
+        # width and one camera offset, so the shared part of the picture stays where it was across the cut.
+        self.root = {seg.seed: likes.get(seg.seed, (seg.seed,))[0] for seg in shots}
         travel: dict[int, float] = {}
         for seg in segments:
-            if isinstance(seg, (Static, Pan)):
-                travel[seg.seed] = travel.get(seg.seed, 0.0) + (seg.seconds * seg.speed if isinstance(seg, Pan) else 0)
-        self.textures = {seed: picture(seed, width + int(px) + 2, height) for seed, px in travel.items()}
-        self.offset = dict.fromkeys(travel, 0.0)
+            if isinstance(seg, Pan):
+                root = self.root[seg.seed]
+                travel[root] = travel.get(root, 0.0) + seg.seconds * seg.speed
+        self.textures = {}
+        for seed, root in self.root.items():
+            like, share = likes.get(seed, (None, 0.5))
+            self.textures[seed] = picture(seed, width + int(travel.get(root, 0.0)) + 2, height, like=like, share=share)
+        self.offset = dict.fromkeys(self.root.values(), 0.0)
         self.noise = np.random.default_rng(7)
 
     def view(self, seed: int) -> np.ndarray:
-        x = round(self.offset[seed])
+        x = round(self.offset[self.root[seed]])
         return self.textures[seed][:, x:x + self.width]
 
     def grain(self, img: np.ndarray) -> np.ndarray:
@@ -242,15 +330,21 @@ class _Places:
                 step = seg.speed / self.fps if isinstance(seg, Pan) else 0.0
                 for _ in range(n):
                     yield self.grain(self.view(seg.seed))
-                    self.offset[seg.seed] += step
-            elif isinstance(seg, Flash):
+                    self.offset[self.root[seg.seed]] += step
+                continue
+            if isinstance(seg, Flash):
                 bright = np.clip(self.view(current).astype(np.int16) + seg.brightness, 0, 255).astype(np.uint8)
                 for _ in range(n):
                     yield bright
+                continue
+            nxt = next((s.seed for s in self.segments[i + 1:] if isinstance(s, (Static, Pan))), None)
+            before = self.view(current) if current is not None else None
+            after = self.view(nxt) if nxt is not None else None
+            if isinstance(seg, Dissolve):  # straight from what was on screen to what comes next (black if nothing)
+                for k in range(n):
+                    alpha = (k + 1) / (n + 1)
+                    yield self.grain(_blend(before, after, alpha, self.height, self.width))
             else:  # Fade: out of what was on screen, black in the middle, in to what comes next
-                nxt = next((s.seed for s in self.segments[i + 1:] if isinstance(s, (Static, Pan))), None)
-                before = self.view(current) if current is not None else None
-                after = self.view(nxt) if nxt is not None else None
                 n_out = n // 2
                 n_in = n - n_out
                 for k in range(n_out):
@@ -259,6 +353,16 @@ class _Places:
                 for k in range(n_in):
                     alpha = k / n_in
                     yield self.grain(_dim(after, alpha, self.height, self.width))
+
+
+def _blend(old: np.ndarray | None, new: np.ndarray | None, alpha: float, height: int, width: int) -> np.ndarray:
+    """`old` at weight 1 - alpha plus `new` at weight alpha (a missing picture is black)."""
+    out = np.zeros((height, width, 3), np.float32)
+    if old is not None:
+        out += old.astype(np.float32) * (1 - alpha)
+    if new is not None:
+        out += new.astype(np.float32) * alpha
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 def _dim(img: np.ndarray | None, alpha: float, height: int, width: int) -> np.ndarray:
