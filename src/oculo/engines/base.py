@@ -56,6 +56,11 @@ class Options:
     # Engine-specific settings from `-o KEY VALUE` (num_ctx, keep_alive, top_p, ...).
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def with_defaults(self, *, max_tokens: int | None = None, temperature: float | None = None) -> Options:
+        """These options, with a task's own defaults wherever the caller set nothing."""
+        return replace(self, max_tokens=max_tokens if self.max_tokens is None else self.max_tokens,
+                       temperature=temperature if self.temperature is None else self.temperature)
+
 
 @dataclass
 class Request:

@@ -105,9 +105,7 @@ def open_document(path_or_source: str | os.PathLike[str] | Source | bytes, *, pa
     limits = ImageLimits(max_pixels=max_pixels, min_side=min_side)
     if dpi is not None and dpi <= 0:
         raise ValueError(f"dpi must be positive, got {dpi}")
-    data = source.read()
-    if not data:
-        raise InputError(f"{name}: file is empty (0 bytes); pass a real PDF or image")
+    data = _read(source)
     if is_pdf(data):
         return _pdf_pages(data, name, pages, dpi, limits, password)
     if data.startswith(_TIFF_MAGIC):
@@ -120,9 +118,7 @@ def text_layer(path_or_source: str | os.PathLike[str] | Source | bytes, *, pages
                password: str | None = None) -> list[str]:
     """Each chosen page's text layer without rendering anything; "" for pages (or images) without one."""
     source = _as_source(path_or_source)
-    data = source.read()
-    if not data:
-        raise InputError(f"{source.name}: file is empty (0 bytes); pass a real PDF or image")
+    data = _read(source)
     if not is_pdf(data):
         return ["" for _ in parse_pages(pages, _frame_count(data), source.name)]
     with _PDFIUM_LOCK:
@@ -137,9 +133,7 @@ def page_numbers(path_or_source: str | os.PathLike[str] | Source | bytes, *, pag
                  password: str | None = None) -> list[int]:
     """The chosen 1-based page numbers, counted without rendering or reading any text."""
     source = _as_source(path_or_source)
-    data = source.read()
-    if not data:
-        raise InputError(f"{source.name}: file is empty (0 bytes); pass a real PDF or image")
+    data = _read(source)
     if not is_pdf(data):
         return [i + 1 for i in parse_pages(pages, _frame_count(data), source.name)]
     with _PDFIUM_LOCK:
@@ -164,6 +158,13 @@ def _as_source(obj: str | os.PathLike[str] | Source | bytes) -> Source:
     if isinstance(obj, (bytes, bytearray, memoryview)):
         return Source.from_bytes(bytes(obj))
     return Source.from_path(obj)
+
+
+def _read(source: Source) -> bytes:
+    data = source.read()
+    if not data:
+        raise InputError(f"{source.name}: file is empty (0 bytes); pass a real PDF or image")
+    return data
 
 
 def _open_pdf(data: bytes, name: str, password: str | None):  # -> pypdfium2.PdfDocument

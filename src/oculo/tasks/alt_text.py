@@ -129,12 +129,8 @@ def alt_texts(engine: Engine, parts: Sequence[ImagePart], max_chars: int = DEFAU
 
 def alt_options(options: Options | None, max_chars: int) -> Options:
     """The caller's options, with a token budget when none was given."""
-    opts = options or Options()
-    if opts.max_tokens is not None:
-        return opts
     # About 3 characters a token, plus room for a preamble clean_alt removes; a hard stop for rambling.
-    return Options(max_tokens=max_chars // 2 + 24, temperature=opts.temperature, seed=opts.seed,
-                   stop=list(opts.stop), extra=dict(opts.extra))
+    return (options or Options()).with_defaults(max_tokens=max_chars // 2 + 24)
 
 
 def finish_alt(source: str, raw: str | None, error: str | None, stats: Stats, max_chars: int) -> AltText:

@@ -7,7 +7,6 @@ prompt tells the model not to call an omission a difference.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +40,7 @@ def compare_images(engine: Engine, parts: Sequence[ImagePart], *, schema: dict[s
         raise InputError("compare needs at least two images; give two or more paths")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
-    opts = options or Options()
-    if opts.temperature is None:
-        opts = replace(opts, temperature=0.0)
+    opts = (options or Options()).with_defaults(temperature=0.0)
     together = mode == "together" or (mode == "auto" and fits_one_request(engine, len(parts)))
     sources = [p.name for p in parts]
     names = ", ".join(_label(i, p) for i, p in enumerate(parts, 1))
@@ -54,7 +51,7 @@ def compare_images(engine: Engine, parts: Sequence[ImagePart], *, schema: dict[s
         return {"sources": sources, "mode": "together", **reply.to_dict()}
 
     each = engine.generate([Request.simple(builtin_prompt("compare", "each"), [p], system=system,
-                                           options=replace(opts, max_tokens=opts.max_tokens or 400))
+                                           options=opts.with_defaults(max_tokens=400))
                             for p in parts])
     stats = Stats()
     descriptions = []

@@ -7,7 +7,7 @@ screenshot read from the command line and one read in code are the same record.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from ..engines import Engine, ImagePart, Options, Reply, Request
@@ -39,11 +39,8 @@ class ImageTask:
 
     def request(self, part: ImagePart, *, prompt: str | None = None, system: str | None = None,
                 options: Options | None = None) -> Request:
-        opts = options or Options()
-        if opts.max_tokens is None:
-            opts = replace(opts, max_tokens=self.max_tokens)
-        if opts.temperature is None:
-            opts = replace(opts, temperature=0.0)  # reading, not writing: the same screen gives the same answer
+        # Reading, not writing: greedy, so the same screen gives the same answer.
+        opts = (options or Options()).with_defaults(max_tokens=self.max_tokens, temperature=0.0)
         return Request.simple(prompt or self.prompt, [part], system=system, options=opts, schema=self.json_schema())
 
     def finish(self, record: dict[str, Any], image: Any, ocr: str = "auto") -> dict[str, Any]:

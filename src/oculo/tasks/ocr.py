@@ -56,8 +56,7 @@ def ocr_document(path: str | Path, engine: str | Engine, *, fmt: str = "text", p
     doc = open_document(path, pages=pages, dpi=dpi, max_pixels=caps.max_pixels, min_side=caps.min_side)
     opts = options or Options()
     if opts.temperature is None:
-        opts = Options(max_tokens=opts.max_tokens or 4096, temperature=0.0, seed=opts.seed, stop=opts.stop,
-                       extra=opts.extra)
+        opts = opts.with_defaults(max_tokens=4096, temperature=0.0)
     prompt = prompt or PROMPTS["markdown" if fmt == "markdown" else "text"]
     requests = [Request.simple(prompt, [ImagePart(p.image, f"{Path(source).name} page {p.index + 1}")],
                                options=opts) for p in doc]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -95,11 +95,7 @@ def describe_video(path: str | Path, engine: Engine, *, fps: float | None = None
 
     caps = engine.capabilities()
     sampler = VideoSampler(path, fps=fps, max_gap=max_gap, min_scene=min_scene, max_pixels=caps.max_pixels)
-    opts = options or Options()
-    if opts.max_tokens is None:
-        opts = replace(opts, max_tokens=200)
-    if opts.temperature is None:
-        opts = replace(opts, temperature=0.0)
+    opts = (options or Options()).with_defaults(max_tokens=200, temperature=0.0)
     # One engine call's worth of frames: what the in-process engine batches, or a server's parallel slots.
     per_call = batch or max(1, caps.batch, caps.parallel)
     result = VideoResult(str(path), sampler.info.duration, f"fps={fps:g}" if fps else "scenes", query=query)
@@ -178,9 +174,7 @@ def summarize_timeline(engine: Engine, lines: Iterable[tuple[float, str]], *, op
                        system: str | None = None, stats: Stats | None = None,
                        limit: int = TIMELINE_CHARS) -> tuple[str | None, str | None]:
     """(summary, error): one text-only request, or parts summarized first when the timeline is long."""
-    opts = options or Options()
-    opts = replace(opts, max_tokens=opts.max_tokens or 400, temperature=0.0 if opts.temperature is None
-                   else opts.temperature)
+    opts = (options or Options()).with_defaults(max_tokens=400, temperature=0.0)
     entries = [f"[{clock(t)}] {' '.join(text.split())}" for t, text in lines]
     for _ in range(6):  # each round shrinks the timeline several-fold; the cap only guards a degenerate limit
         parts: list[list[str]] = [[]]
