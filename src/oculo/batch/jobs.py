@@ -13,7 +13,7 @@ from ..engines import Engine, ImagePart, Options, Request
 from ..errors import EngineUnavailable, OculoError
 from .progress import Progress
 from .runner import Item, Result, RunSummary, run_items
-from .store import Store, content_hash, item_key, job_signature
+from .store import Store, content_hash, file_hash, item_key, job_signature
 
 __all__ = ["JobSpec", "PartCache", "run_image_job", "run_document_job", "run_page_job", "options_key"]
 
@@ -64,16 +64,19 @@ def _run(spec: JobSpec, items: list[Item], work: Callable[[list[Any]], Sequence[
     concurrency = spec.concurrency or spec.default_concurrency()
     batch_size = spec.batch_size if spec.engine_name == "transformers" else 1
     with Store(spec.store) as store:
-        signature = job_signature(spec.task, spec.model, spec.engine_name, spec.options, spec.prompt_or_schema,
-                                  [it.source or it.key for it in items])
-        job_id = store.find_job(signature) or store.create_job(
-            signature, command=sys.argv, task=spec.task, model=spec.model, engine=spec.engine_name,
-            options=spec.options)
+        job_id = _job_id(store, spec, [it.source or it.key for it in items])
         with Progress(len(items), mode=spec.progress, label=spec.task) as progress:  # type: ignore[arg-type]
             summary = run_items(items, work, store=store, job_id=job_id, concurrency=concurrency,
                                 batch_size=batch_size, force=spec.force, on_progress=progress,
                                 on_result=on_result)
     return summary, job_id
+
+
+def _job_id(store: Store, spec: JobSpec, inputs: Sequence[str]) -> int:
+    """The job this run continues (same work over the same inputs), or a new one."""
+    signature = job_signature(spec.task, spec.model, spec.engine_name, spec.options, spec.prompt_or_schema, inputs)
+    return store.find_job(signature) or store.create_job(
+        signature, command=sys.argv, task=spec.task, model=spec.model, engine=spec.engine_name, options=spec.options)
 
 
 def _key(spec: JobSpec, data_hash: str, part: str | None = None, extra: Any = None) -> str:
@@ -201,7 +204,7 @@ def run_page_job(spec: JobSpec, paths: Sequence[Path], pages: str | None,
             items.append(Item(_key(spec, "unreadable:" + name), name, None, (path, None, reason)))
             continue
         digest = content_hash(data)
-        paged = is_pdf(data) or len(numbers) > 1 or numbers != [1]
+        paged = is_pdf(data) or numbers != [1]
         items += [Item(_key(spec, digest, f"page {n}" if paged else None), name, f"page {n}" if paged else None,
                        (path, n, None)) for n in numbers]
 
@@ -230,7 +233,6 @@ def run_page_job(spec: JobSpec, paths: Sequence[Path], pages: str | None,
     return _run(spec, items, work, on_result)
 
 
-
 class PartCache:
     """The finished parts of one long input (a video's frames, its summary) in the job store.
 
@@ -241,16 +243,11 @@ class PartCache:
     def __init__(self, spec: JobSpec, path: str | Path) -> None:
         self.spec, self.source = spec, str(path)
         try:
-            self.digest = _file_hash(Path(path))
+            self.digest = file_hash(Path(path))
         except OSError as e:
             raise OculoError(f"{path}: cannot read ({e.strerror or e}); check the path") from None
         self.store = Store(spec.store)
-        signature = job_signature(spec.task, spec.model, spec.engine_name, spec.options, spec.prompt_or_schema,
-                                  [self.source])
-        self.job_id = self.store.find_job(signature) or self.store.create_job(
-            signature, command=sys.argv, task=spec.task, model=spec.model, engine=spec.engine_name,
-            options=spec.options)
-        self.hits = 0
+        self.job_id = _job_id(self.store, spec, [self.source])
 
     def _key(self, part: str) -> str:
         return _key(self.spec, self.digest, part)
@@ -258,12 +255,11 @@ class PartCache:
     def lookup(self, part: str) -> dict[str, Any] | None:
         if self.spec.force:
             return None
-        found = self.store.cached(self._key(part))
+        key = self._key(part)
+        found = self.store.cached(key)
         if found is None:
             return None
-        self.hits += 1
-        self.store.record(self.job_id, self._key(part), self.source, part, "done", found["output"],
-                          stats=found["stats"])
+        self.store.record(self.job_id, key, self.source, part, "done", found["output"], stats=found["stats"])
         return found["output"]  # type: ignore[no-any-return]
 
     def save(self, part: str, output: dict[str, Any], error: str | None, stats: dict[str, Any]) -> None:
@@ -279,13 +275,3 @@ class PartCache:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-
-def _file_hash(path: Path) -> str:
-    """The content hash of a file of any size, read in chunks (a video need not fit in memory)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

@@ -26,6 +26,7 @@ __all__ = [
     "Store",
     "canonical_json",
     "content_hash",
+    "file_hash",
     "default_store_path",
     "item_key",
     "job_signature",
@@ -85,6 +86,15 @@ def canonical_json(obj: Any) -> str:
 
 def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def file_hash(path: Path) -> str:
+    """`content_hash` of a file of any size, read in chunks (a video need not fit in memory)."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def item_key(content_hash: str, task: str, model: str, prompt_or_schema: Any, options: Any,

@@ -10,6 +10,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +73,16 @@ class Runtime:
 
     def _leave(self) -> None:
         self.inflight -= 1
+
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Admitted and holding the engine: for work of several engine calls (a comparison by descriptions)."""
+        self._admit()
+        try:
+            async with self.slots:
+                yield
+        finally:
+            self._leave()
 
     async def generate(self, build: Callable[[], Request]) -> tuple[Request, Reply, float]:
         """Build the request (image decoding is CPU work, so off the loop), then answer it; returns wall seconds too."""

@@ -50,13 +50,9 @@ async def compare(body: CompareBody, http: HTTPRequest) -> dict[str, Any]:
 
     rt = http.app.state.oculo
     parts = [decode_image(img, f"images[{i}]", rt.limits()) for i, img in enumerate(body.images)]
-    rt._admit()
-    try:
-        async with rt.slots:  # one comparison may be several engine calls; the engine stays exclusive
-            return await anyio.to_thread.run_sync(lambda: compare_images(
-                rt.engine, parts, schema=body.schema_, prompt=body.prompt, options=_options(body), mode=body.mode))
-    finally:
-        rt._leave()
+    async with rt.exclusive():  # one comparison may be several engine calls
+        return await anyio.to_thread.run_sync(lambda: compare_images(
+            rt.engine, parts, schema=body.schema_, prompt=body.prompt, options=_options(body), mode=body.mode))
 
 
 @router.post("/oculo/v1/{task}")

@@ -178,10 +178,13 @@ def summarize_timeline(engine: Engine, lines: Iterable[tuple[float, str]], *, op
     entries = [f"[{clock(t)}] {' '.join(text.split())}" for t, text in lines]
     for _ in range(6):  # each round shrinks the timeline several-fold; the cap only guards a degenerate limit
         parts: list[list[str]] = [[]]
+        size = 0  # characters in the last part, newlines included
         for entry in entries:
-            if parts[-1] and sum(len(e) + 1 for e in parts[-1]) + len(entry) > limit:
+            if parts[-1] and size + len(entry) > limit:
                 parts.append([])
+                size = 0
             parts[-1].append(entry[:limit])
+            size += len(entry[:limit]) + 1
         replies = engine.generate([Request.simple(fill(builtin_prompt("video-summary"), timeline="\n".join(p)),
                                                   system=system, options=opts) for p in parts])
         for reply in replies:
