@@ -161,6 +161,7 @@ class Capabilities:
     batch: int = 1  # requests one generate() call runs together (in-process batching)
     max_pixels: int = 1024 * 1024  # resize budget for one image (DEFAULT_MAX_PIXELS)
     min_side: int = 28  # pad smaller images (Qwen-family models crash below 28 px)
+    max_aspect: float = 200.0  # pad the short side of slivers beyond this ratio (Qwen-family processors refuse them)
 
 
 DEFAULT_MAX_PIXELS = 1024 * 1024  # about what Ollama feeds Qwen2.5-VL; more costs tokens, rarely accuracy

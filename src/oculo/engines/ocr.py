@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image
 
-from ..errors import EngineError, EngineUnavailable
+from ..errors import EngineError, NotInstalled, Unsupported
 from .ocr_layout import Box, Line, Word, assemble_lines
 
 __all__ = ["Word", "Line", "OcrPage", "OcrEngine", "RapidOcrEngine", "TesseractEngine", "get_ocr_engine",
@@ -66,16 +66,16 @@ class RapidOcrEngine:
         try:
             from rapidocr import RapidOCR
         except ImportError as e:
-            raise EngineUnavailable(f"rapidocr is not installed ({e.name or e}); pip install 'oculo[ocr]' "
-                                    "(rapidocr and onnxruntime)") from None
+            raise NotInstalled(f"rapidocr is not installed ({e.name or e}); pip install 'oculo[ocr]' "
+                               "(rapidocr and onnxruntime)") from None
         params: dict[str, Any] = {"Global.log_level": "error", "Global.text_score": text_score}
         if threads:
             params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
         try:
             self._ocr = RapidOCR(params=params)
         except Exception as e:  # noqa: BLE001 - missing onnxruntime, unreadable models: say which, in one line
-            raise EngineUnavailable(f"rapidocr cannot start ({_one_line(e)}); reinstall it: "
-                                    "pip install --force-reinstall rapidocr onnxruntime") from None
+            raise NotInstalled(f"rapidocr cannot start ({_one_line(e)}); reinstall it: "
+                               "pip install --force-reinstall rapidocr onnxruntime") from None
         # onnxruntime sessions may run concurrently, but rapidocr's pipeline keeps per-call state: one page at a time.
         self._lock = threading.Lock()
 
@@ -104,14 +104,14 @@ class TesseractEngine:
     def __init__(self, *, lang: str = "eng", psm: int = 3, binary: str | None = None, timeout: float = 300) -> None:
         self.binary = binary or shutil.which("tesseract")
         if not self.binary:
-            raise EngineUnavailable(TESSERACT_MISSING)
+            raise NotInstalled(TESSERACT_MISSING)
         self.lang, self.psm, self.timeout = lang, psm, timeout
         installed = self._languages()
         missing = [code for code in lang.split("+") if code not in installed]
         if missing:
             have = ", ".join(sorted(installed)) or "none"
-            raise EngineUnavailable(f"tesseract has no {'+'.join(missing)} language data (installed: {have}); "
-                                    f"apt-get install tesseract-ocr-{missing[0]} (or brew install tesseract-lang)")
+            raise NotInstalled(f"tesseract has no {'+'.join(missing)} language data (installed: {have}); "
+                               f"apt-get install tesseract-ocr-{missing[0]} (or brew install tesseract-lang)")
 
     def _run(self, args: list[str], data: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         # With OpenMP, tesseract spins several threads per page and is 2-3x slower on a small machine; one is best.
@@ -120,8 +120,9 @@ class TesseractEngine:
             return subprocess.run([self.binary, *args], input=data, capture_output=True, env=env,
                                   timeout=self.timeout, check=False)
         except FileNotFoundError:
-            raise EngineUnavailable(TESSERACT_MISSING) from None
+            raise NotInstalled(TESSERACT_MISSING) from None
         except subprocess.TimeoutExpired:
+            # Not transient: the same page takes as long again, so a retry would only triple the wait.
             raise EngineError(f"tesseract took over {self.timeout:g} s on one page; shrink the image or lower --dpi") \
                 from None
 
@@ -178,7 +179,7 @@ def get_ocr_engine(name: str, **options: Any) -> OcrEngine:
             elif key[0] == "tesseract":
                 engine = TesseractEngine(**options)
             else:
-                raise EngineUnavailable(f"unknown OCR engine {name!r}; choose {' or '.join(OCR_ENGINES)}")
+                raise Unsupported(f"unknown OCR engine {name!r}; choose {' or '.join(OCR_ENGINES)}")
             _CACHE[key] = engine
         return engine
 

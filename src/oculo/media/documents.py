@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from PIL import Image, ImageOps
 
 from ..errors import InputError
-from .images import MAX_SOURCE_PIXELS, RESAMPLE, ImageLimits, decode, fit_size, pad_to_min_side, to_rgb
+from .images import MAX_SOURCE_PIXELS, RESAMPLE, ImageLimits, decode, fit_size, pad_to_fit, to_rgb
 from .sources import Source
 
 __all__ = ["Page", "parse_pages", "page_numbers", "open_document", "text_layer", "has_text_layer", "is_pdf"]
@@ -241,7 +241,7 @@ def _render(page, w_pt: float, h_pt: float, dpi: float | None, limits: ImageLimi
         img = img.convert("RGB")
     if img.size != target:
         img = img.resize(target, RESAMPLE, reducing_gap=3.0)
-    return pad_to_min_side(img, limits.min_side), round(final_dpi, 2)
+    return pad_to_fit(img, limits), round(final_dpi, 2)
 
 
 def _page_text(page) -> str:
@@ -298,7 +298,7 @@ def _tiff_frame(img: Image.Image, index: int, label: str, limits: ImageLimits) -
     size = fit_size(frame.size, limits)
     if size != frame.size:
         frame = frame.resize(size, RESAMPLE, reducing_gap=3.0)
-    return pad_to_min_side(frame, limits.min_side)
+    return pad_to_fit(frame, limits)
 
 
 def _reason(e: BaseException) -> str:
