@@ -12,14 +12,23 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from oculo.batch.jobs import JobSpec, run_page_job
 from oculo.batch.runner import Item, Result, run_items
 from oculo.batch.store import Store
 from oculo.cli import cli
 from oculo.engines import ImagePart, Options, Request
 from oculo.engines.ocr import TESSERACT_MISSING
-from oculo.errors import (EngineBusy, EngineTimeout, EngineUnavailable, EngineUnreachable, InputError, NotInstalled,
-                          OculoError, SchemaViolation, Unsupported, is_transient)
+from oculo.errors import (
+    EngineBusy,
+    EngineTimeout,
+    EngineUnavailable,
+    EngineUnreachable,
+    InputError,
+    NotInstalled,
+    OculoError,
+    SchemaViolation,
+    Unsupported,
+    is_transient,
+)
 
 # -- the two kinds ------------------------------------------------------------------------------------------------
 
@@ -116,8 +125,8 @@ class _Busy:
                 if self.path == "/api/chat":
                     return self._send(200, json.dumps({"message": {"content": "ok"}, "done": True,
                                                        "eval_count": 1}).encode())
-                sse = ('data: {"choices":[{"delta":{"content":"ok"},"finish_reason":"stop"}]}\n\n'
-                       "data: [DONE]\n\n").encode()
+                sse = (b'data: {"choices":[{"delta":{"content":"ok"},"finish_reason":"stop"}]}\n\n'
+                       b"data: [DONE]\n\n")
                 return self._send(200, sse, "text/event-stream")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -160,9 +169,8 @@ def test_a_server_that_stays_busy_fails_with_one_transient_line(monkeypatch):
     from oculo.engines.ollama import OllamaEngine
 
     monkeypatch.setenv("OCULO_RETRIES", "2")
-    with _Busy(busy=99) as server, OllamaEngine("m", host=server.url) as engine:
-        with pytest.raises(EngineBusy) as ei:
-            engine.generate([Request.simple("hi")])
+    with _Busy(busy=99) as server, OllamaEngine("m", host=server.url) as engine, pytest.raises(EngineBusy) as ei:
+        engine.generate([Request.simple("hi")])
     message = str(ei.value)
     assert is_transient(ei.value) and "\n" not in message and "HTTP 503" in message and "try again later" in message
 
@@ -178,25 +186,25 @@ def test_nothing_listening_is_transient_and_names_no_class():
 # -- not installed ------------------------------------------------------------------------------------------------
 
 
+def _cli_runner() -> CliRunner:
+    return CliRunner(mix_stderr=False) if "mix_stderr" in CliRunner.__init__.__code__.co_varnames else CliRunner()
+
+
 def test_missing_tesseract_fails_once_with_one_line(tmp_path, monkeypatch):
     import oculo.engines.ocr as ocr_engines
-    from oculo.tasks.ocr import ocr_document
 
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # no tesseract on PATH
     monkeypatch.setattr(ocr_engines, "_CACHE", {})  # an engine made by an earlier test must not hide the lack
     page = tmp_path / "page.png"
     Image.new("RGB", (200, 80), "white").save(page)
-    calls = []
-
-    def process(path, numbers):
-        calls.append(numbers)
-        return [p.to_dict() for p in ocr_document(path, "tesseract", pages=",".join(map(str, numbers)))]
-
-    failures = []
-    spec = JobSpec("ocr", "tesseract", {"dpi": None}, store=str(tmp_path / "jobs.sqlite3"), progress="off")
-    summary, _ = run_page_job(spec, [page], None, process, lambda item, r: failures.append(r))
-    assert len(calls) == 1 and summary.failed == 1 and failures[0].attempts == 1
-    assert failures[0].error == TESSERACT_MISSING  # one line, no class name, the fix included
+    db = tmp_path / "jobs.sqlite3"
+    res = _cli_runner().invoke(cli, ["ocr", str(page), "--engine", "tesseract", "--store", str(db)])
+    assert res.exit_code == 1
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("oculo: error:")]
+    assert errors == [f"oculo: error: {page}: {TESSERACT_MISSING}"]  # one line, the fix, no class name
+    with Store(db) as store:
+        [row] = store.items(store.jobs()[0].id)
+    assert row.status == "failed" and row.attempts == 1  # not installed: never retried
 
 
 # -- shapes a processor refuses -----------------------------------------------------------------------------------
@@ -248,8 +256,7 @@ def test_cli_names_an_empty_file_once_and_answers_a_sliver(tiny_qwen, tmp_path):
     empty.write_bytes(b"")
     wide = tmp_path / "wide.png"
     _sliver().save(wide)
-    runner = CliRunner(mix_stderr=False) if "mix_stderr" in CliRunner.__init__.__code__.co_varnames else CliRunner()
-    res = runner.invoke(cli, ["describe", str(empty), str(wide), "--engine", "transformers", "-m", str(tiny_qwen),
+    res = _cli_runner().invoke(cli, ["describe", str(empty), str(wide), "--engine", "transformers", "-m", str(tiny_qwen),
                               "--max-tokens", "4", "--store", str(tmp_path / "jobs.sqlite3"), "--json"])
     assert res.exit_code == 1, res.output
     errors = [ln for ln in res.stderr.splitlines() if ln.startswith("oculo: error:")]

@@ -185,4 +185,4 @@ def get_ocr_engine(name: str, **options: Any) -> OcrEngine:
 
 
 def _one_line(e: BaseException) -> str:
-    return (" ".join(str(e).split()) or type(e).__name__)[:200]
+    return (" ".join(str(e).split()) or "no details")[:200]

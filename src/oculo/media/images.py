@@ -215,7 +215,7 @@ def _signature(data: bytes) -> str | None:
 
 
 def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split()) or type(e).__name__
+    text = " ".join(str(e).split()) or "no details"
     return text[:200]
 
 
