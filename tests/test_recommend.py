@@ -87,24 +87,73 @@ def test_boundaries_ui(vram, model_id):
 
 
 @pytest.mark.parametrize("vram, model_id", [
-    (4, "qwen2.5-vl-3b"), (6, "qwen2.5-vl-7b"), (12, "qwen2.5-vl-7b"), (24, "qwen2.5-vl-32b"),
-    (48, "qwen2.5-vl-72b"), (80, "qwen2.5-vl-72b"),
+    (2, "moondream2"), (8, "llama3.2-vision-11b"), (16, "llava-1.6-13b"), (64, "llama3.2-vision-90b"),
 ])
-def test_video_takes_the_largest_qwen_that_fits(vram, model_id):
-    rec = recommend(vram, "video")
+def test_the_guides_thresholds_fit_by_the_one_memory_figure(vram, model_id):
+    # The guide: Moondream 2 at 2 GB, Llama 3.2 Vision 11B at Q4 in 8 GB, LLaVA 1.6 13B from 16 GB,
+    # Llama 3.2 Vision 90B at 64 GB; each must fit by the same figure the catalog and `oculo models` show.
+    rec = recommend(vram)
     assert rec.id == model_id and rec.fits
-    assert "video" in rec.reason
+    assert rec.memory_gb == find(model_id).mem_q4_gb <= vram
+    assert f"fits in {vram:g} GB" in rec.reason
 
 
-def test_video_with_no_qwen_that_fits_says_so():
-    rec = recommend(2, "video")
-    assert rec.id == "moondream2"
-    assert "No Qwen2-VL or Qwen2.5-VL model fits" in rec.reason
+def test_sixty_four_gb_runner_up_is_qwen2_vl_72b_which_fits_too():
+    rec = recommend(64)
+    assert rec.runner_up == "qwen2-vl-72b" and need_gb(find("qwen2-vl-72b")) <= 64
+
+
+@pytest.mark.parametrize("vram", [8, 12, 24, 80])
+def test_video_quality_is_llama_11b_and_speed_is_llava_7b(vram):
+    quality, speed = recommend(vram, "video"), recommend(vram, "video", prefer="speed")
+    assert (quality.id, quality.runner_up) == ("llama3.2-vision-11b", "llava-1.6-7b")
+    assert (speed.id, speed.runner_up) == ("llava-1.6-7b", "llama3.2-vision-11b")
+    assert quality.fits and speed.fits and quality.prefer == "quality" and speed.prefer == "speed"
+    # The speed pick is quicker by the catalog's own speed figures, and its reason quotes them.
+    assert speed.spec.ref_tokens_per_s > quality.spec.ref_tokens_per_s
+    assert f"{speed.spec.ref_tokens_per_s:g} tokens/s" in speed.reason
+    # A video-trained Qwen that fits is offered as an alternative.
+    assert any(a.startswith("qwen") and need_gb(find(a)) <= vram for a in quality.alternatives)
+
+
+def test_video_below_llamas_memory_takes_llava_7b_and_says_why():
+    rec = recommend(6, "video")
+    assert rec.id == "llava-1.6-7b" and rec.fits and "Llama 3.2 Vision 11B is the quality pick" in rec.reason
+
+
+def test_video_where_neither_guide_pick_fits_says_so():
+    rec = recommend(3, "video")
+    assert rec.id == "moondream2" and rec.fits
+    assert "guide's picks" in rec.reason and "one at a time" in rec.reason
+
+
+@pytest.mark.parametrize("task", [t for t in TASKS if t != "video"])
+def test_a_speed_preference_outside_video_is_refused(task):
+    with pytest.raises(ValueError, match="video"):
+        recommend(12, task, prefer="speed")
+    with pytest.raises(ValueError, match="quality, speed"):
+        recommend(12, "video", prefer="cheap")
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_no_gpu_picks_a_small_model_that_answers_in_seconds_on_cpu(task):
+    rec = recommend(5.5, task, cpu=True, cores=2)
+    assert rec.device == "cpu" and rec.fits
+    assert "No GPU found" in rec.reason and "2 CPU cores" in rec.reason and "seconds" in rec.reason
+    # Speed on CPU follows size: the pick is one of the smallest models, far from the 13B the GPU tree gives.
+    assert rec.spec.params_b < 1 < recommend(5.5, task).spec.params_b
+    assert rec.runner_up_reason
+
+
+def test_cpu_ocr_names_the_better_but_slower_reader():
+    rec = recommend(16, "ocr", cpu=True, cores=2)
+    assert rec.runner_up == "qwen2.5-vl-3b" and "slower" in rec.runner_up_reason
+    assert find("qwen2.5-vl-3b").params_b > rec.spec.params_b
 
 
 def test_lower_band_edges_flag_a_pick_that_does_not_fit_and_name_one_that_does():
-    # The tree's 4 GB and 8 GB edges sit below what their models need; the pick stands, flagged.
-    for vram, task in [(4, "ocr"), (4, "general"), (8, "general"), (2, "general")]:
+    # The tree's 4 GB edge sits below what its models need; the pick stands, flagged, and one that fits is named.
+    for vram, task in [(4, "ocr"), (4, "general"), (1.5, "general")]:
         rec = recommend(vram, task)
         assert not rec.fits
         assert "does not fit entirely" in rec.reason

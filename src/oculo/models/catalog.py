@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 from typing import Literal
@@ -20,7 +20,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised only on Python 3.10
     import tomli as tomllib
 
-__all__ = ["ModelSpec", "Limits", "Strength", "STRENGTHS", "CatalogError", "load_catalog", "parse_catalog", "find"]
+__all__ = ["ModelSpec", "Limits", "Strength", "STRENGTHS", "CatalogError", "load_catalog", "parse_catalog", "find",
+           "ollama_tag_for"]
 
 STRENGTHS = ("photos", "documents", "ocr", "ui", "charts", "multilingual", "video", "general")
 Strength = Literal["photos", "documents", "ocr", "ui", "charts", "multilingual", "video", "general"]
@@ -65,6 +66,7 @@ class ModelSpec(BaseModel):
     vision_params_b: float = Field(gt=0)
     ollama: str | None = None
     aliases: tuple[str, ...] = ()
+    ollama_instead: str | None = None  # no official Ollama tag: the catalog id of the closest model with one
     hf: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
     transformers: Literal["native", "remote-code", "unsupported"]
     arch: str | None = None
@@ -77,6 +79,10 @@ class ModelSpec(BaseModel):
     context: int = Field(gt=0)
     images_per_request: int | None = Field(default=None, ge=1)
     images_per_message: int | None = Field(default=None, ge=1)
+    # Where Ollama's build takes fewer images than the model does in-process; images_why says why.
+    ollama_images_per_request: int | None = Field(default=None, ge=1)
+    ollama_images_per_message: int | None = Field(default=None, ge=1)
+    images_why: str = ""
     max_resolution: tuple[int, int] | None = None
     max_pixels: int | None = Field(default=None, gt=0)
     min_side: int = Field(default=1, ge=1)
@@ -108,6 +114,13 @@ class ModelSpec(BaseModel):
     def _consistent(self) -> ModelSpec:
         if not self.ollama and not self.hf:
             raise ValueError("needs an Ollama tag or a Hugging Face repo, or nobody can run it")
+        if self.ollama_instead and self.ollama:
+            raise ValueError("ollama_instead is for models without an Ollama tag; this one has one")
+        has_ollama_limits = self.ollama_images_per_request or self.ollama_images_per_message
+        if has_ollama_limits and not self.ollama:
+            raise ValueError("ollama_images_* limits need an ollama tag")
+        if has_ollama_limits and not self.images_why:
+            raise ValueError("ollama_images_* limits differ from the model's own: say why in images_why")
         if self.aliases and not self.ollama:
             raise ValueError("aliases name other Ollama tags for the same build, so an ollama tag is required")
         if self.vision_params_b >= self.params_b:
@@ -143,15 +156,25 @@ class ModelSpec(BaseModel):
 
     @property
     def limits(self) -> Limits:
+        """The strictest limits over every engine: safe whichever engine runs the model."""
         return Limits(
-            images_per_request=self.images_per_request,
-            images_per_message=self.images_per_message,
+            images_per_request=_tighter(self.images_per_request, self.ollama_images_per_request),
+            images_per_message=_tighter(self.images_per_message, self.ollama_images_per_message),
             max_pixels=self.pixel_budget,
             max_resolution=self.max_resolution,
             min_side=self.min_side,
             tokens_per_image=self.tokens_per_image,
             parallel=self.ollama_parallel,
         )
+
+    def limits_for(self, engine: str) -> Limits:
+        """The limits one engine works under: Ollama's build may take fewer images than the model in-process."""
+        if engine != "ollama":
+            return replace(self.limits, images_per_request=self.images_per_request,
+                           images_per_message=self.images_per_message)
+        return replace(self.limits,
+                       images_per_request=_tighter(self.images_per_request, self.ollama_images_per_request),
+                       images_per_message=_tighter(self.images_per_message, self.ollama_images_per_message))
 
     def names(self) -> set[str]:
         """Every normalized name `find` answers to for this model."""
@@ -160,6 +183,10 @@ class ModelSpec(BaseModel):
         if self.hf:
             out.add(self.hf.lower())
         return out
+
+
+def _tighter(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
 
 
 def _ollama_key(tag: str) -> str:
@@ -191,6 +218,13 @@ def parse_catalog(text: str) -> list[ModelSpec]:
         if spec.id in seen:
             raise CatalogError(f"catalog id {spec.id!r} appears twice")
         seen.add(spec.id)
+    by_id = {s.id: s for s in specs}
+    for spec in specs:
+        if spec.ollama_instead:
+            other = by_id.get(spec.ollama_instead)
+            if other is None or not other.ollama:
+                raise CatalogError(f"{spec.id}: ollama_instead {spec.ollama_instead!r} is not a catalog id with an "
+                                   "Ollama tag")
     owner: dict[str, str] = {}
     for spec in specs:
         for name in sorted(spec.names()):
@@ -215,6 +249,14 @@ def _index() -> dict[str, ModelSpec]:
 
 # Ollama's size-and-quantization tag variants: "7b-q4_K_M", "7b-v1.6-mistral-q4_0", "27b-it-qat", "8b-2.6-fp16".
 _TAG_VARIANT = re.compile(r"^(?P<size>[^-]+)-.+$")
+
+
+def ollama_tag_for(spec: ModelSpec) -> tuple[str | None, ModelSpec | None]:
+    """Ollama's tag for `spec`, or (None, the closest catalog model that has one) when Ollama has no build."""
+    if spec.ollama:
+        return spec.ollama, spec
+    other = find(spec.ollama_instead) if spec.ollama_instead else None
+    return None, other
 
 
 def find(name: str) -> ModelSpec | None:

@@ -57,6 +57,7 @@ class Machine:
     usable_gb: float
     accelerator: Literal["cuda", "rocm", "mps", "cpu"]
     notes: list[str] = field(default_factory=list)
+    memory_overridden: bool = False  # OCULO_VRAM_GB set usable_gb: plan as for a GPU of that size
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -349,10 +350,12 @@ def detect(*, run: Run = subprocess.run, env: Mapping[str, str] = os.environ, sy
             usable, accel = _plan(gpus, accel, usable, notes)
     except Exception as e:  # noqa: BLE001 - as above
         notes.append(f"GPU probe failed: {type(e).__name__}: {e}")
-    if (forced := _override(env, notes)) is not None:
+    forced = _override(env, notes)
+    if forced is not None:
         notes.append(f"{OVERRIDE_ENV}={forced:g} overrides the detected {usable:.1f} GB")
         usable = forced
-    return Machine(system.lower(), arch, cpu, os.cpu_count() or 1, ram, gpus, usable, accel, notes)
+    return Machine(system.lower(), arch, cpu, os.cpu_count() or 1, ram, gpus, usable, accel, notes,
+                   memory_overridden=forced is not None)
 
 
 def _plan(gpus: list[GPU], accel: Any, cpu_usable: float, notes: list[str]) -> tuple[float, Any]:

@@ -9,11 +9,12 @@ A fixed decision tree by memory class, so the advice is predictable and easy to 
     16 to 64 GB  LLaVA 1.6 13B for complex scenes, InternVL 2.5 8B for UI and charts, Llama 3.2 Vision 11B
                  otherwise (Qwen2-VL 7B for multilingual text)
     64 GB up     Llama 3.2 Vision 90B, Qwen2-VL 72B runner-up (and the pick for multilingual text)
-    video        the largest Qwen2.5-VL / Qwen2-VL that fits
+    video        Llama 3.2 Vision 11B for quality, LLaVA 1.6 7B for speed (prefer="speed")
+    no GPU       SmolVLM 500M, which answers in seconds on a few CPU cores (the memory is then system RAM)
 
-The tree's pick is always returned; `fits` then says whether it fits in full (memory.estimate at Q4, a 4k
-window, one image at oculo's default pixel budget). When it does not, the reason says so and the first
-alternative is one that does: a band's lower edge (4 GB, 8 GB) sits below what its models need.
+The tree's pick is always returned; `fits` then says whether it fits in full, by the catalog's one memory
+figure (mem_q4_gb: Q4, a 4k window, one image), the same number `oculo models` shows. When it does not, the
+reason says so and the first alternative is one that does: the 4 GB band's edge sits below what its models need.
 """
 
 from __future__ import annotations
@@ -21,15 +22,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..engines.base import DEFAULT_MAX_PIXELS
 from .catalog import ModelSpec, find
-from .memory import DEFAULT_CONTEXT, estimate
 
-__all__ = ["TASKS", "Recommendation", "recommend", "need_gb"]
+__all__ = ["TASKS", "PREFERENCES", "Recommendation", "recommend", "need_gb"]
 
 TASKS = ("general", "ocr", "documents", "ui", "charts", "multilingual", "video")
+PREFERENCES = ("quality", "speed")
 
-# Video rule: biggest first, the newer generation before the older at the same size.
+# Video-trained models for the runner-up slot: biggest first, the newer generation before the older.
 _VIDEO_LADDER = ("qwen2.5-vl-72b", "qwen2-vl-72b", "qwen2.5-vl-32b", "qwen2.5-vl-7b", "qwen2-vl-7b", "qwen2.5-vl-3b")
 # When a pick does not fit: the best general models first, the smallest last.
 _FALLBACK_LADDER = ("qwen2.5-vl-7b", "minicpm-v-2.6", "llava-1.6-7b", "gemma3-4b", "qwen2.5-vl-3b", "paligemma2-3b",
@@ -48,12 +48,17 @@ class Recommendation:
     memory_gb: float = 0.0  # the pick's estimated need at Q4
     task: str = "general"
     vram_gb: float = 0.0
+    device: str = "gpu"  # "cpu": no GPU, vram_gb is system RAM and the pick favours speed on CPU cores
+    prefer: str = "quality"
 
 
 def need_gb(spec: ModelSpec) -> float:
-    """The memory check recommend() applies: Q4, a 4k window, one image at oculo's default pixel budget."""
-    tokens = spec.limits.image_tokens(DEFAULT_MAX_PIXELS)
-    return estimate(spec, precision="q4", context=DEFAULT_CONTEXT, images=1, image_tokens=tokens).total_gb
+    """The one memory figure per model (the catalog's mem_q4_gb: Q4, a 4k window, one image).
+
+    `oculo models` shows it and recommend() checks fit with it, so the two never disagree; memory.estimate()
+    is for other windows, precisions and image counts.
+    """
+    return spec.mem_q4_gb
 
 
 def _spec(model_id: str) -> ModelSpec:
@@ -235,29 +240,70 @@ def _tree(vram: float, task: str) -> _Pick:
     return _sixty_four(task)
 
 
-def _video(vram: float) -> _Pick:
-    fitting = [m for m in _VIDEO_LADDER if _fits(m, vram)]
-    if not fitting:
-        base = _tree(vram, "general")
-        base.reason = ("No Qwen2-VL or Qwen2.5-VL model fits in this memory, and they are the video-trained "
-                       "models here. Extract a few frames and ask about them one at a time: " + base.reason)
-        return base
-    pick, *rest = fitting
-    runner = rest[0] if rest else None
-    runner_why = None
-    if runner:
-        runner_why = f"{_name(runner)} is the next Qwen vision model that fits, smaller or older, and quicker."
-    alts = [m for m in ("minicpm-v-2.6", *rest[1:]) if m != pick]
-    return _Pick(
-        pick,
-        f"{_name(pick)} is the largest video-trained model that fits: Qwen2-VL and Qwen2.5-VL encode frames with "
-        "time-aware positions and take many frames in one request. oculo sends frames as images, so sample a "
-        "few per second and keep them under the model's pixel budget.",
-        runner, runner_why, alts)
+def _largest_video_model(vram: float, exclude: str) -> list[str]:
+    return [m for m in _VIDEO_LADDER if m != exclude and _fits(m, vram)][:1]
 
 
-def recommend(vram_gb: float, task: str = "general") -> Recommendation:
-    """The model to run for `task` with `vram_gb` GB of GPU (or unified) memory, with reasons in plain words."""
+def _video(vram: float, prefer: str) -> _Pick:
+    """The guide's video picks: Llama 3.2 Vision 11B for quality, LLaVA 1.6 7B for speed, on sampled frames."""
+    llama, llava = _spec("llama3.2-vision-11b"), _spec("llava-1.6-7b")
+    qwen = _largest_video_model(vram, "")
+    qwen_why = (f"{_name(qwen[0])} is trained on video and takes many frames in one request, with time-aware "
+                "positions; through oculo it sees the same sampled frames.") if qwen else None
+    speeds = (f"about {llava.ref_tokens_per_s:g} tokens/s against {llama.ref_tokens_per_s:g} for Llama 3.2 Vision "
+              "11B on the same card")
+    if prefer == "quality" and _fits(llama.id, vram):
+        return _Pick(
+            llama.id,
+            "For video, Llama 3.2 Vision 11B describes sampled frames most accurately at this size: it sees up to "
+            "1120x1120 and reads on-screen text. Through Ollama it takes one frame per request (several "
+            "in-process), so oculo describes frames one at a time and joins them into a timeline.",
+            llava.id, f"LLaVA 1.6 7B is quicker per frame ({speeds}): use --prefer speed for long videos.",
+            qwen)
+    if _fits(llava.id, vram):
+        why = ("For video with speed first, LLaVA 1.6 7B gets through many frames quickly "
+               f"({speeds}), one frame per request, ready in Ollama (`llava:7b`)."
+               if prefer == "speed" else
+               "For video, Llama 3.2 Vision 11B is the quality pick but needs "
+               f"{_gb(need_gb(llama))} GB; LLaVA 1.6 7B fits and describes frames well, one per request.")
+        runner_why = ("Llama 3.2 Vision 11B is more accurate on each frame, and reads on-screen text "
+                      "(--prefer quality).")
+        return _Pick(llava.id, why, llama.id, runner_why, [*qwen, "moondream2"])
+    base = _tiny("general")
+    base.reason = ("For video, the guide's picks (Llama 3.2 Vision 11B for quality, LLaVA 1.6 7B for speed) need "
+                   f"{_gb(need_gb(llama))} and {_gb(need_gb(llava))} GB. Sample a few frames and ask about them one "
+                   "at a time: " + base.reason)
+    if qwen_why and qwen[0] not in (base.id, base.runner_up):
+        base.alternatives = [*qwen, *base.alternatives]
+    return base
+
+
+def _cpu(task: str, cores: int | None) -> _Pick:
+    """No GPU: generation on CPU is bound by memory bandwidth and cores, so size decides speed before quality."""
+    on = f"{cores} CPU cores" if cores else "the CPU"
+    small = _spec("smolvlm-500m")
+    reason = (f"No GPU found, so this plans for {on} and system RAM. On CPU every generated token reads all the "
+              f"weights, so a 7B model answers in minutes where SmolVLM 500M ({small.params_b:g}B parameters) "
+              "answers in seconds; it reads documents as well as photos, and is oculo's in-process default, so "
+              "nothing else needs to run.")
+    if task in ("ocr", "documents", "ui", "charts"):
+        return _Pick(small.id, reason, "qwen2.5-vl-3b",
+                     "Qwen2.5-VL 3B reads small and dense text far better, but has about seven times the "
+                     "parameters, so it is that much slower on CPU.",
+                     ["smolvlm-2.2b", "moondream2", "smolvlm-256m"])
+    return _Pick(small.id, reason, "moondream2",
+                 "Moondream 2 (1.9B) gives richer photo descriptions and runs through Ollama (`moondream`); "
+                 "expect a few times longer per answer on CPU.",
+                 ["smolvlm-256m", "smolvlm-2.2b"])
+
+
+def recommend(vram_gb: float, task: str = "general", *, prefer: str = "quality", cpu: bool = False,
+              cores: int | None = None) -> Recommendation:
+    """The model to run for `task` with `vram_gb` GB of GPU (or unified) memory, with reasons in plain words.
+
+    `prefer` ("quality" or "speed") chooses between the guide's two video picks; it applies to video only.
+    `cpu=True` says there is no GPU: `vram_gb` is then the RAM a model may use and `cores` the CPU cores.
+    """
     if isinstance(vram_gb, bool) or not isinstance(vram_gb, (int, float)):
         raise TypeError(f"vram_gb must be a number of GB, got {vram_gb!r}")
     if not math.isfinite(vram_gb) or vram_gb <= 0:
@@ -265,18 +311,29 @@ def recommend(vram_gb: float, task: str = "general") -> Recommendation:
     key = task.strip().lower() if isinstance(task, str) else task
     if key not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+    if prefer not in PREFERENCES:
+        raise ValueError(f"unknown preference {prefer!r}; choose one of: {', '.join(PREFERENCES)}")
+    if prefer != "quality" and key != "video":
+        raise ValueError("a speed preference applies to the video task only (its two picks differ in speed)")
 
-    pick = _video(vram_gb) if key == "video" else _tree(vram_gb, key)
+    if cpu:
+        pick = _cpu(key, cores)
+    elif key == "video":
+        pick = _video(vram_gb, prefer)
+    else:
+        pick = _tree(vram_gb, key)
     spec = _spec(pick.id)
     need = need_gb(spec)
     fits = need <= vram_gb
     alternatives = [a for a in dict.fromkeys(pick.alternatives) if a not in (pick.id, pick.runner_up)]
-    reason = f"{pick.reason} Needs about {_gb(need)} GB at Q4 with a 4k window."
+    reason = f"{pick.reason} Needs about {_gb(need)} GB at Q4 with a 4k window"
+    reason += f", which fits in {vram_gb:g} GB." if fits else "."
     if not fits:
         fallback = next((m for m in (pick.runner_up, *alternatives, *_FALLBACK_LADDER)
                          if m and m != pick.id and _fits(m, vram_gb)), None)
         reason += (f" That is more than {vram_gb:g} GB, so it does not fit entirely: the runtime (Ollama, llama.cpp) "
-                   "keeps the rest on the CPU, which is several times slower.")
+                   "keeps the rest on the CPU, which is several times slower." if not cpu else
+                   f" That is more than the {vram_gb:g} GB of RAM free for a model.")
         if fallback:
             reason += f" {_name(fallback)} fits in full (about {_gb(need_gb(_spec(fallback)))} GB)."
             if fallback != pick.runner_up:
@@ -289,5 +346,6 @@ def recommend(vram_gb: float, task: str = "general") -> Recommendation:
     return Recommendation(
         id=pick.id, reason=reason, runner_up=pick.runner_up, runner_up_reason=runner_reason,
         alternatives=alternatives, fits=fits, spec=spec, memory_gb=need, task=key, vram_gb=float(vram_gb),
+        device="cpu" if cpu else "gpu", prefer=prefer,
     )
 
