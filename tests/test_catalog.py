@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from oculo.models.catalog import STRENGTHS, CatalogError, find, load_catalog, parse_catalog
+from oculo.models.catalog import (
+    STRENGTHS,
+    CatalogError,
+    find,
+    load_catalog,
+    ollama_tag_for,
+    parse_catalog,
+)
 
 REQUIRED = {
     "moondream2", "llava-1.6-7b", "llava-1.6-13b", "minicpm-v-2.6", "llama3.2-vision-11b", "llama3.2-vision-90b",
@@ -209,5 +216,59 @@ def test_a_minimal_entry_parses():
     ("[other]\nx = 1\n", "unknown top-level"),
 ])
 def test_a_broken_catalog_fails_loudly(broken, match):
+    with pytest.raises(CatalogError, match=match):
+        parse_catalog(broken)
+
+
+@pytest.mark.parametrize("model_id", ["llama3.2-vision-11b", "llama3.2-vision-90b"])
+def test_llama_vision_takes_one_image_through_ollama_and_several_in_process(model_id):
+    s = spec(model_id)
+    ollama, local = s.limits_for("ollama"), s.limits_for("transformers")
+    assert ollama.images_per_request == 1 and ollama.images_per_message == 1
+    assert local.images_per_request is None or local.images_per_request > 1
+    assert s.limits.images_per_request == 1  # the engine-blind view stays the strictest, safe anywhere
+    assert "Ollama" in s.images_why and "in-process" in s.images_why
+
+
+@pytest.mark.parametrize("s", load_catalog(), ids=lambda s: s.id)
+def test_per_engine_limits_never_loosen_the_strictest(s):
+    for engine in ("ollama", "transformers"):
+        lim = s.limits_for(engine)
+        assert lim.max_pixels == s.limits.max_pixels
+        strict = s.limits.images_per_request
+        assert strict is None or (lim.images_per_request or 10**6) >= strict
+
+
+@pytest.mark.parametrize("tag, model_id", [
+    ("moondream", "moondream2"), ("llava:13b", "llava-1.6-13b"), ("minicpm-v", "minicpm-v-2.6"),
+    ("llama3.2-vision", "llama3.2-vision-11b"), ("qwen2.5vl:7b", "qwen2.5-vl-7b"), ("granite3.2-vision", "granite3.2-vision-2b"),
+])
+def test_ollama_tags_and_catalog_ids_map_both_ways(tag, model_id):
+    s = find(tag)
+    assert s is not None and (model_id is None or s.id == model_id)
+    assert ollama_tag_for(s) == (s.ollama, s) and find(s.ollama) is s
+
+
+@pytest.mark.parametrize("model_id, instead", [
+    ("qwen2-vl-7b", "qwen2.5vl:7b"), ("qwen2-vl-72b", "qwen2.5vl:72b"), ("internvl2.5-8b", "qwen2.5vl:7b"),
+    ("paligemma2-3b", "gemma3:4b"), ("smolvlm-500m", "moondream"),
+])
+def test_a_model_without_an_ollama_build_names_the_tag_to_use_instead(model_id, instead):
+    tag, other = ollama_tag_for(spec(model_id))
+    assert tag is None and other.ollama == instead
+
+
+def test_every_model_can_be_pulled_into_ollama_or_names_one_that_can():
+    for s in load_catalog():
+        tag, other = ollama_tag_for(s)
+        assert tag or (other is not None and other.ollama), s.id
+
+
+@pytest.mark.parametrize("broken, match", [
+    (GOOD.replace('hf = "org/x-1b"', 'hf = "org/x-1b"\nollama_instead = "x-1b"'), "ollama_instead is for models"),
+    (GOOD.replace('ollama = "x:1b"\n', 'ollama_instead = "nope"\n'), "not a catalog id"),
+    (GOOD.replace('hf = "org/x-1b"', 'hf = "org/x-1b"\nollama_images_per_request = 1'), "images_why"),
+])
+def test_broken_engine_facts_fail_loudly(broken, match):
     with pytest.raises(CatalogError, match=match):
         parse_catalog(broken)

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from oculo.cli import cli
-from oculo.models.catalog import load_catalog
+from oculo.models.catalog import find, load_catalog
 
 from .conftest import cli_env
 
@@ -61,8 +61,8 @@ def test_models_json_lists_every_required_model():
     assert out["machine"]["usable_gb"] > 0
 
 
-def test_models_table_marks_remote_code():
-    r = run("models")
+def test_models_wide_table_marks_remote_code():
+    r = run("models", "--wide")
     assert r.exit_code == 0 and "remote code*" in r.output and "--trust-remote-code" in r.output
 
 
@@ -105,3 +105,81 @@ def test_remote_code_models_need_the_flag_in_process():
     with pytest.raises(ModelNotFound, match="through Ollama"):
         _name_for("transformers", "minicpm-v-2.6", EngineSettings())
     assert _name_for("transformers", "minicpm-v-2.6", EngineSettings(trust_remote_code=True)) == "openbmb/MiniCPM-V-2_6"
+
+
+@pytest.mark.parametrize("vram, expected", [
+    ("2", "moondream2"), ("8", "llama3.2-vision-11b"), ("16", "llava-1.6-13b"), ("64", "llama3.2-vision-90b"),
+])
+def test_recommend_at_the_guides_thresholds_fits_with_the_figure_models_shows(vram, expected):
+    out = json.loads(run("recommend", "--vram", vram, "--json").output)
+    assert out["id"] == expected and out["fits"] is True and out["device"] == "gpu"
+    assert out["memory_gb"] <= float(vram)
+    listed = {m["id"]: m for m in json.loads(run("models", "--json").output)["models"]}
+    # One figure: recommend's, the models listing's and the catalog's are the same number.
+    assert listed[expected]["memory_gb"] == listed[expected]["mem_q4_gb"] == out["memory_gb"]
+
+
+def test_models_lists_the_same_memory_figure_in_every_form():
+    rows = json.loads(run("models", "--json").output)["models"]
+    narrow = run("models").output
+    for m in rows:
+        line = next(x for x in narrow.splitlines() if x.startswith(m["id"] + " "))
+        assert f" {m['memory_gb']:g} GB " in line, line
+
+
+def _no_gpu(monkeypatch, cores=2):
+    # A machine without a GPU cannot be made here on demand, so the real probe runs with every GPU tool absent.
+    import os
+
+    from oculo.models import hardware
+
+    real = hardware.detect
+
+    def missing(*a, **k):
+        raise FileNotFoundError("not installed")
+
+    monkeypatch.setattr(hardware, "detect", lambda **k: real(run=missing, nvml=False, env={}))
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+
+
+def test_recommend_without_a_gpu_says_so_and_plans_for_the_cpu(monkeypatch):
+    _no_gpu(monkeypatch)
+    r = run("recommend", "--json", env={"OLLAMA_HOST": "127.0.0.1:9"})
+    out = json.loads(r.output)
+    assert out["device"] == "cpu" and out["memory_source"] == "detected"
+    assert out["id"] != "llava-1.6-13b" and find(out["id"]).params_b < 1 and out["fits"]
+    assert "No GPU found" in out["reason"] and "2 CPU cores" in out["reason"]
+    text = run("recommend").output
+    assert "RAM, no GPU" in text and out["id"] in text
+
+
+def test_recommend_video_prefer(monkeypatch):
+    q = json.loads(run("recommend", "--vram", "12", "--task", "video", "--json").output)
+    s = json.loads(run("recommend", "--vram", "12", "--task", "video", "--prefer", "speed", "--json").output)
+    assert (q["id"], q["prefer"]) == ("llama3.2-vision-11b", "quality")
+    assert (s["id"], s["prefer"]) == ("llava-1.6-7b", "speed")
+    r = run("recommend", "--vram", "12", "--prefer", "speed")
+    assert r.exit_code == 2 and "--task video" in r.output
+
+
+def test_models_fits_an_80_column_terminal():
+    r = CliRunner().invoke(cli, ["models"], env={"COLUMNS": "80", "OLLAMA_HOST": "127.0.0.1:9"})
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert max(len(x) for x in lines) <= 80, max(lines, key=len)
+    ids = {s.id for s in load_catalog()}
+    listed = {x.split()[0] for x in lines if x.split() and x.split()[0] in ids}
+    assert listed == ids  # every model still appears, one line each
+    llama = next(x for x in lines if x.startswith("llama3.2-vision-11b "))
+    assert " 1/many " in llama  # one image through Ollama, several in-process
+
+
+def test_models_wide_and_json_hold_what_the_narrow_view_leaves_out():
+    wide = run("models", "--wide").output
+    assert "remote code*" in wide and "--trust-remote-code" in wide and "Qwen/Qwen2-VL-7B-Instruct" in wide
+    assert "qwen2.5vl:7b" in wide and "mllama" in wide  # the tag to try instead, and why Llama's limits differ
+    assert "remote code" not in run("models").output
+    rows = {m["id"]: m for m in json.loads(run("models", "--json").output)["models"]}
+    assert (rows["llama3.2-vision-11b"]["images_ollama"], rows["llama3.2-vision-11b"]["images_in_process"]) == (1, None)
+    assert rows["qwen2-vl-7b"]["ollama_instead"] == "qwen2.5-vl-7b"
+    assert run("models", "--json", "--wide").exit_code == 2

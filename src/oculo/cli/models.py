@@ -28,7 +28,7 @@ def _hf_cached() -> set[str]:
         from huggingface_hub import scan_cache_dir
 
         return {r.repo_id.lower() for r in scan_cache_dir().repos if r.repo_type == "model"}
-    except Exception:  # no cache folder yet, or huggingface_hub missing: nothing is cached
+    except Exception:  # noqa: BLE001 - no cache folder yet, or huggingface_hub missing: nothing is cached
         return set()
 
 
@@ -123,14 +123,17 @@ def _table(rows: list[dict[str, Any]], usable_gb: float, ollama_up: bool) -> Non
         spec = find(r["id"])
         in_process = {"native": "native", "remote-code": "remote code*", "unsupported": "no"}.get(
             r["transformers"], r["transformers"])
-        images = _images(spec) + (f" ({spec.images_why})" if spec.images_why else "")
+        images = _images(spec) + ("†" if spec.images_why else "")
         tag = r["ollama"] or (f"none (try {find(r['ollama_instead']).ollama})" if r["ollama_instead"] else "none")
         t.add_row(r["id"], f"{r['params_b']:g}B", f"{r['memory_gb']:g}", images, _resolution(spec),
                   ", ".join(r["strengths"]), in_process, tag, r["hf"] or "-",
                   ("yes" if r["pulled_in_ollama"] else "no") if ollama_up else "-",
                   "yes" if r["in_hf_cache"] else "no", "yes" if r["fits_this_machine"] else "no")
-    console = Console(width=None if sys.stdout.isatty() else 200)  # pipes and logs get the whole table
+    console = Console(width=None if sys.stdout.isatty() else 250)  # pipes and logs get the whole table
     console.print(t)
+    for r in rows:
+        if r["images_why"]:
+            console.print(f"† {r['id']}: {r['images_why']}")
     console.print("* remote code: runs in-process only with --trust-remote-code; by default use it through Ollama "
                   "(`oculo pull ID`).")
 
