@@ -183,3 +183,9 @@ def test_models_wide_and_json_hold_what_the_narrow_view_leaves_out():
     assert (rows["llama3.2-vision-11b"]["images_ollama"], rows["llama3.2-vision-11b"]["images_in_process"]) == (1, None)
     assert rows["qwen2-vl-7b"]["ollama_instead"] == "qwen2.5-vl-7b"
     assert run("models", "--json", "--wide").exit_code == 2
+
+
+def test_recommend_says_how_to_get_the_pick_in_the_words_pull_accepts():
+    assert "get it: oculo pull llama3.2-vision\n" in run("recommend", "--vram", "12").output
+    ui = run("recommend", "--vram", "20", "--task", "ui").output  # InternVL: no Ollama tag, ships its own code
+    assert "get it: oculo pull internvl2.5-8b --engine transformers --trust-remote-code" in ui

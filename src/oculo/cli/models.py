@@ -177,5 +177,6 @@ def recommend(task: str, vram: float | None, prefer: str | None, as_json: bool) 
         click.echo(f"  runner-up: {rec.runner_up} — {rec.runner_up_reason}")
     if rec.alternatives:
         click.echo(f"  also: {', '.join(rec.alternatives)}")
-    get = rec.spec.ollama or f"{rec.id} --engine transformers"
+    flag = " --trust-remote-code" if rec.spec.transformers == "remote-code" else ""
+    get = rec.spec.ollama or f"{rec.id} --engine transformers{flag}"
     click.echo(f"  get it: oculo pull {get}")
