@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from oculo.checks import index_document, parse_number, verify
+from oculo.checks.layout import layout_from_pdf, layout_from_text
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "invoices"
 
@@ -51,6 +52,12 @@ def to_invoice(truth: Any) -> dict[str, Any]:
     if lines:
         out["line_items"] = lines
     return out
+
+
+def document_layout(truth_path: Path, text: str):
+    """Words with boxes from the PDF text layer (what `oculo verify` uses), else the plain text's lines."""
+    pdf = truth_path.with_suffix(".pdf")
+    return (layout_from_pdf(str(pdf)) if pdf.exists() else None) or layout_from_text(text)
 
 
 def document_text(truth_path: Path) -> str | None:
@@ -217,7 +224,8 @@ def run(data: Path, seed: int) -> dict[str, Any]:
     for truth_path in sorted(data.glob("*.json")):
         text = document_text(truth_path)
         if text is not None:
-            docs.append((truth_path.stem, to_invoice(json.loads(truth_path.read_text(encoding="utf-8"))), text))
+            docs.append((truth_path.stem, to_invoice(json.loads(truth_path.read_text(encoding="utf-8"))), text,
+                         document_layout(truth_path, text)))
     if not docs:
         sys.exit(f"bench/verify.py: no ground truth with a document beside it in {data}; pass --data DIR")
 
@@ -225,9 +233,10 @@ def run(data: Path, seed: int) -> dict[str, Any]:
     by_kind: dict[str, Counter] = defaultdict(Counter)
     caught_by: Counter = Counter()  # which check raised the catching warning (several may)
     confusion: Counter = Counter()  # field confusion: reported apart, not part of the detection figure
+    swaps: dict[str, Counter] = defaultdict(Counter)  # the same, per kind
     rows, misses, false_list, confusion_misses = [], [], [], []
-    for name, inv, text in docs:
-        base = verify(inv, text)
+    for name, inv, text, layout in docs:
+        base = verify(inv, text, layout=layout)
         before = _keys(base)
         checked += base.checked
         false += len(base.warnings)
@@ -235,11 +244,11 @@ def run(data: Path, seed: int) -> dict[str, Any]:
         rng = random.Random(zlib.crc32(name.encode()) + seed)
 
         def trial(path: str, wrong: Any, related: set[str], inv: dict[str, Any] = inv, text: str = text,
-                  before: set[tuple[str, str]] = before) -> set[tuple[str, str]]:
+                  before: set[tuple[str, str]] = before, layout: Any = layout) -> set[tuple[str, str]]:
             bad = copy.deepcopy(inv)
             h, k = _get(bad, path)
             h[k] = wrong
-            return {w for w in _keys(verify(bad, text)) - before if w[0] in related}
+            return {w for w in _keys(verify(bad, text, layout=layout)) - before if w[0] in related}
 
         d_inj = d_caught = 0
         for path, kinds, mutator, related in targets(inv):
@@ -263,6 +272,10 @@ def run(data: Path, seed: int) -> dict[str, Any]:
                 hit = bool(trial(path, wrong, related))
                 confusion["injected"] += 1
                 confusion["caught"] += hit
+                # total <-> subtotal/tax and issue <-> due date: values with labels of their own
+                swap = "field_swap" if path in MONEY or path in DATES else "line_amount_swap"
+                swaps[swap]["injected"] += 1
+                swaps[swap]["caught"] += hit
                 if not hit:
                     confusion_misses.append(f"{name}: {path} {original!r} -> {wrong!r}")
         rows.append((name, base.checked, len(base.warnings), d_inj, d_caught))
@@ -279,6 +292,8 @@ def run(data: Path, seed: int) -> dict[str, Any]:
     if confusion["injected"]:
         print(f"{'(field_confusion, apart)':<26}{confusion['injected']:>10}{confusion['caught']:>8}"
               f"{confusion['caught'] / confusion['injected']:>8.1%}")
+        for kind, c in sorted(swaps.items()):
+            print(f"{'  ' + kind:<26}{c['injected']:>10}{c['caught']:>8}{c['caught'] / c['injected']:>8.1%}")
     print("\ncaught by (an error may be caught by several): " +
           ", ".join(f"{k} {v}/{caught}" for k, v in sorted(caught_by.items())))
     print(f"false warnings: {false} on {checked} checked values and rules")
@@ -294,7 +309,8 @@ def run(data: Path, seed: int) -> dict[str, Any]:
             "false_warnings": false, "checked": checked, "caught_by": dict(sorted(caught_by.items())),
             "by_kind": {k: {"injected": c["injected"], "caught": c["caught"],
                             "detection": round(c["caught"] / c["injected"], 4)} for k, c in sorted(by_kind.items())},
-            "field_confusion": {"injected": confusion["injected"], "caught": confusion["caught"]}}
+            "field_confusion": {"injected": confusion["injected"], "caught": confusion["caught"],
+                                **{k: dict(c) for k, c in sorted(swaps.items())}}}
 
 
 def main() -> None:

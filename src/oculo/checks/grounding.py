@@ -18,7 +18,7 @@ from typing import Any
 
 from .numbers import Finding, readings, to_decimal
 
-__all__ = ["MONTHS", "TINY", "DocumentIndex", "check_grounding", "index_document"]
+__all__ = ["MONTHS", "TINY", "DocumentIndex", "check_grounding", "date_matches", "index_document", "number_matches"]
 
 # Integers below this are printed all over any document (quantities of 1, days, page numbers, '2 of 3'):
 # finding one proves nothing, so they are neither grounded nor counted as checked.
@@ -60,46 +60,61 @@ def _iso(y: int, m: int, d: int) -> str | None:
         return None
 
 
-def _dates(text: str) -> set[str]:
-    found: set[str] = set()
+def date_matches(text: str, convention: tuple[bool, bool] | None = None
+                 ) -> tuple[list[tuple[int, int, str]], tuple[bool, bool]]:
+    """(start, end, ISO date) for every date in every reading, and the (day first, month first) evidence.
+
+    `convention` passes a whole document's evidence when `text` is one line of it.
+    """
+    found: list[tuple[int, int, str]] = []
     for m in _D_MONTH_Y.finditer(text):
-        found.add(_iso(int(m[3]), MONTHS[m[2].lower()], int(m[1])) or "")
+        found.append((m.start(), m.end(), _iso(int(m[3]), MONTHS[m[2].lower()], int(m[1])) or ""))
     for m in _MONTH_D_Y.finditer(text):
-        found.add(_iso(int(m[3]), MONTHS[m[1].lower()], int(m[2])) or "")
+        found.append((m.start(), m.end(), _iso(int(m[3]), MONTHS[m[1].lower()], int(m[2])) or ""))
     for m in _Y_M_D.finditer(text):
-        found.add(_iso(int(m[1]), int(m[3]), int(m[4])) or "")
+        found.append((m.start(), m.end(), _iso(int(m[1]), int(m[3]), int(m[4])) or ""))
     numeric = []
     for m in _NUMERIC.finditer(text):
         y = int(m[4]) if len(m[4]) == 4 else (2000 + int(m[4]) if int(m[4]) < 70 else 1900 + int(m[4]))
-        numeric.append((int(m[1]), int(m[3]), y))
+        numeric.append((m.start(), m.end(), int(m[1]), int(m[3]), y))
     # One document follows one convention: a 22-9-2022 elsewhere settles that 8-9-2022 is 8 September.
-    day_first = any(a > 12 >= b for a, b, _ in numeric)
-    month_first = any(b > 12 >= a for a, b, _ in numeric)
-    for a, b, y in numeric:
+    if convention is None:
+        convention = (any(a > 12 >= b for _, _, a, b, _ in numeric), any(b > 12 >= a for _, _, a, b, _ in numeric))
+    day_first, month_first = convention
+    for s, e, a, b, y in numeric:
         if not month_first or day_first:
-            found.add(_iso(y, b, a) or "")
+            found.append((s, e, _iso(y, b, a) or ""))
         if not day_first or month_first:
-            found.add(_iso(y, a, b) or "")
-    found.discard("")
-    return found
+            found.append((s, e, _iso(y, a, b) or ""))
+    return [f for f in found if f[2]], convention
 
 
-def _numbers(text: str) -> set[Decimal]:
-    found: set[Decimal] = set()
+def _dates(text: str) -> set[str]:
+    return {iso for _, _, iso in date_matches(text)[0]}
+
+
+def number_matches(text: str) -> list[tuple[int, int, Decimal]]:
+    """(start, end, value) for every reading of every printed number, sign dropped."""
+    found: list[tuple[int, int, Decimal]] = []
     for run in _NUMBER_RUN.finditer(text):
-        atoms = run.group().split()
-        for i, atom in enumerate(atoms):
-            found.update(readings(atom))
+        atoms = [(m.start() + run.start(), m.group()) for m in re.finditer(r"\S+", run.group())]
+        for i, (start, atom) in enumerate(atoms):
+            found += [(start, start + len(atom), d) for d in readings(atom)]
             # '1 234 567,89': space-grouped thousands, only when the following groups have three digits.
             if atom.isdigit() and len(atom) <= 3:
                 joined, j = atom, i + 1
-                while j < len(atoms) and _THOUSANDS_TAIL.fullmatch(atoms[j]):
-                    joined += atoms[j]
-                    found.update(readings(joined))
-                    if not atoms[j].isdigit():
+                while j < len(atoms) and _THOUSANDS_TAIL.fullmatch(atoms[j][1]):
+                    joined += atoms[j][1]
+                    end = atoms[j][0] + len(atoms[j][1])
+                    found += [(start, end, d) for d in readings(joined)]
+                    if not atoms[j][1].isdigit():
                         break
                     j += 1
-    return {abs(d).normalize() for d in found}
+    return [(s, e, abs(d).normalize()) for s, e, d in found]
+
+
+def _numbers(text: str) -> set[Decimal]:
+    return {d for _, _, d in number_matches(text)}
 
 
 def _compact(text: str, keep: Any) -> tuple[str, list[bool]]:

@@ -1,12 +1,15 @@
 """verify(): an extraction and the document's own text in, a status and one warning per doubt out.
 
-The extraction may come from oculo, another tool or a person, so it is read leniently: unknown keys are
-ignored, numbers written as strings ("1.234,50", "$ 12.00") are parsed, and a malformed date is a warning,
-not a refusal. Only data that cannot be read as the schema at all fails.
+The extraction may come from oculo, another tool or a person, so it is read leniently: numbers written as
+strings ("1.234,50", "$ 12.00") are parsed, a malformed date is a warning, not a refusal, and invoice2data's
+ground-truth names (`oculo eval`'s input: issuer, amount, amount_untaxed, date, lines...) are mapped to the
+invoice's. But nothing passes unchecked: a record of which no value could be checked fails, naming the keys
+that are not fields of the schema, and a document without text says that grounding was impossible.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 import types
 import typing
@@ -16,6 +19,7 @@ from datetime import date
 from typing import Any
 
 from .grounding import check_grounding, index_document
+from .layout import Layout, check_labels, layout_from_text
 from .numbers import Finding, check_arithmetic, parse_number
 from .plausibility import check_plausibility
 
@@ -53,9 +57,29 @@ class Verification:
     status: str  # ok | warnings | failed
     warnings: list[Warning] = field(default_factory=list)
     checked: int = 0  # how many values and rules were checked: the denominator for false-warning rates
+    checks: dict[str, int] = field(default_factory=dict)  # checked, per check: arithmetic, grounding...
+    found: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # path -> [{page, box}] where printed
+    mapped_from: str | None = None  # "invoice2data" when ground truth in its names was mapped
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "warnings": [w.to_dict() for w in self.warnings], "checked": self.checked}
+        out = {"status": self.status, "warnings": [w.to_dict() for w in self.warnings], "checked": self.checked,
+               "checks": dict(self.checks)}
+        if self.found:
+            out["found"] = self.found
+        if self.mapped_from:
+            out["mapped_from"] = self.mapped_from
+        return out
+
+    def summary(self) -> str:
+        """'5 checked: arithmetic 2, grounding 3, ...' for people."""
+        parts = ", ".join(f"{k} {v}" for k, v in self.checks.items())
+        return f"{self.checked} checked" + (f" ({parts})" if parts else "")
+
+
+NO_TEXT = ("grounding impossible: the document has no text (no text layer, and OCR found none or is not "
+           "installed), so no value was checked against it")
+# invoice2data's ground-truth names (oculo eval's input) -> the invoice schema's; see tasks/evaluate.py.
+_TRUTH_ONLY = {"issuer", "amount", "amount_untaxed", "amount_tax", "date", "date_due", "lines"}
 
 
 def _kind(annotation: Any) -> tuple[str, Any]:
@@ -132,6 +156,20 @@ def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, str, Any]]:
         yield path, "date", value.strip()
 
 
+def _nothing_checked(unknown: list[str], fields: list[str], schema: str) -> Verification:
+    if not unknown:
+        return Verification("warnings", [Warning("", "nothing_checked", "no value could be checked: no number, "
+                                                                        "date or identifier to look at")])
+    hints = []
+    for k in unknown[:6]:
+        near = difflib.get_close_matches(k, fields, n=1)
+        hints.append(f"{k!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+    more = f" and {len(unknown) - 6} more" if len(unknown) > 6 else ""
+    msg = (f"nothing could be checked: {', '.join(hints)}{more} {'is' if len(unknown) == 1 else 'are'} not "
+           f"{schema} fields; use the {schema} field names ({', '.join(fields[:6])}...)")
+    return Verification("failed", [Warning("", "unknown_fields", msg)])
+
+
 def _verify_any(data: Any, text: str | None, today: date | None) -> Verification:
     """A user's own schema: no known arithmetic, but every number and date is grounded and dates checked."""
     from .plausibility import check_date
@@ -144,28 +182,55 @@ def _verify_any(data: Any, text: str | None, today: date | None) -> Verification
     dates = [(p, v) for p, k, v in leaves if k == "date"]
     for p, v in dates:
         check_date(p, v, today, findings)
-    checked = len(dates)
+    checks = {"plausibility": len(dates), "grounding": 0}
     if text and text.strip():
-        found, n = check_grounding(leaves, index_document(text))
+        found, checks["grounding"] = check_grounding(leaves, index_document(text))
         findings += found
-        checked += n
+    elif text is not None and leaves:
+        findings.append(("", "not_grounded", NO_TEXT))
     warnings = [Warning(*f) for f in findings]
-    return Verification("warnings" if warnings else "ok", warnings, checked)
+    checked = sum(checks.values())
+    if not checked and not warnings:
+        return Verification("warnings", [Warning("", "nothing_checked", "no number or date to check")], 0, checks)
+    return Verification("warnings" if warnings else "ok", warnings, checked, checks)
 
 
-def verify(data: Any, text: str | None, *, schema: str = "invoice", today: date | None = None) -> Verification:
-    """Check an extraction: arithmetic, grounding in `text` (skipped when None or blank), plausibility."""
+def _from_truth(data: dict[str, Any]) -> dict[str, Any]:
+    from ..tasks.evaluate import INVOICE2DATA, map_truth  # here: tasks import the checks, not the reverse
+
+    lines = dict(INVOICE2DATA["line_items"]["fields"], discount="discount")
+    mapping = {**INVOICE2DATA, "due_date": "date_due", "vendor_tax_id": "vat",
+               "line_items": {"from": "lines", "fields": lines}}
+    rec = map_truth(data, mapping)
+    if "line_items" in rec:  # section headers and notes are not billed lines
+        rec["line_items"] = [i for i in rec["line_items"] if any(v is not None for v in i.values())]
+    return rec
+
+
+def verify(data: Any, text: str | None, *, schema: str = "invoice", today: date | None = None,
+           layout: Layout | None = None) -> Verification:
+    """Check an extraction: arithmetic, grounding in `text`, the labels beside grounded values, plausibility.
+
+    `text` None means no document was given: grounding is not attempted. Blank text is a document without
+    text, reported as a warning. `layout` (words with boxes, see checks.layout) defaults to one read from
+    `text`, which locates values by page only.
+    """
     from ..schemas import BUILTIN  # here, not at the top: the schemas import this package's number parser
 
     if schema not in BUILTIN:
         return _verify_any(data, text, today)
-    model, layout = BUILTIN[schema], _LAYOUT[schema]
+    model, layout_rules = BUILTIN[schema], _LAYOUT[schema]
     if not isinstance(data, dict):
         return Verification("failed", [Warning("", "unreadable", f"expected a JSON object with the {schema} "
                                                                  f"fields, got {type(data).__name__}")])
-    if not set(data) & set(model.model_fields):
-        return Verification("failed", [Warning("", "unreadable", f"none of the {schema} fields is present "
-                                                                 f"({', '.join(list(model.model_fields)[:4])}...)")])
+    fields = list(model.model_fields)
+    mapped_from = None
+    if schema == "invoice" and set(data) & _TRUTH_ONLY and not set(data) & {"total", "subtotal", "vendor",
+                                                                            "issue_date", "line_items"}:
+        data, mapped_from = _from_truth(data), "invoice2data"
+    unknown = [str(k) for k in data if k not in model.model_fields]
+    if not set(data) & set(fields):
+        return _nothing_checked(unknown, fields, schema)
     problems: list[Finding] = []
     try:
         rec = _read(data, model, "", problems)
@@ -173,15 +238,31 @@ def verify(data: Any, text: str | None, *, schema: str = "invoice", today: date 
         return Verification("failed", [Warning(e.path, "unreadable", str(e))])
 
     findings = list(problems)
-    checked = 0
-    for found, n in (
-        check_arithmetic(rec, layout["lines"], layout["tax"], layout["extras"]),
-        check_plausibility(rec, date_fields=layout["dates"], today=today,
-                           credit_note=bool(text and _CREDIT_NOTE.search(text))),
-        check_grounding(_flatten(rec, model, layout), index_document(text)) if text and text.strip()
-        else ([], 0),
+    checks: dict[str, int] = {}
+    found_at: dict[str, list[dict[str, Any]]] = {}
+    for name, (found, n) in (
+        ("arithmetic", check_arithmetic(rec, layout_rules["lines"], layout_rules["tax"], layout_rules["extras"])),
+        ("plausibility", check_plausibility(rec, date_fields=layout_rules["dates"], today=today,
+                                            credit_note=bool(text and _CREDIT_NOTE.search(text)))),
     ):
         findings += found
-        checked += n
+        checks[name] = n
+    values = list(_flatten(rec, model, layout_rules))
+    if text and text.strip():
+        found, checks["grounding"] = check_grounding(values, index_document(text))
+        findings += found
+        doubted = {f[0] for f in found}
+        swaps, checks["labels"], found_at = check_labels(
+            [v for v in values if v[0] not in doubted], layout or layout_from_text(text))
+        findings += swaps
+    elif text is not None:
+        checks["grounding"] = 0
+        if any(v not in (None, "") for _, _, v in values):
+            findings.append(("", "not_grounded", NO_TEXT))
     warnings = [Warning(*f) for f in findings]
-    return Verification("warnings" if warnings else "ok", warnings, checked)
+    checked = sum(checks.values())
+    if not checked and not warnings:
+        v = _nothing_checked(unknown, fields, schema)
+        v.checks, v.mapped_from = checks, mapped_from
+        return v
+    return Verification("warnings" if warnings else "ok", warnings, checked, checks, found_at, mapped_from)

@@ -196,12 +196,16 @@ def verify(file: str, data_path: str, schema: str, as_json: bool, strict: bool) 
         data = data["data"]  # an oculo extract result line
     if not isinstance(data, dict):
         raise InputError(f"{data_path}: expected one JSON object with the extracted fields")
+    from ..checks.layout import layout_from_pdf
+
     doc = open_document(file, max_pixels=4_000_000)
-    v = run_checks(data, document_text(doc, None, "none", "rapidocr"), schema=schema)
+    text = document_text(doc, None, "none", "rapidocr") or ""  # no text at all: verify says grounding failed
+    layout = layout_from_pdf(file) if any(p.text for p in doc) else None  # boxes from the text layer
+    v = run_checks(data, text, schema=schema, layout=layout)
     if as_json:
         click.echo(json.dumps(v.to_dict(), indent=2, ensure_ascii=False))
     else:
-        click.echo(f"{file}: {v.status}")
+        click.echo(f"{file}: {v.status}, {v.summary()}")
         for w in v.to_dict()["warnings"]:
             click.echo(f"  {w['field']}: {w['message']}")
     sys.exit(1 if v.status == "failed" or (strict and v.status == "warnings") else 0)
