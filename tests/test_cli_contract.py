@@ -199,7 +199,8 @@ def test_extract_system_reaches_the_tiny_model(run, tiny_qwen, images, tmp_path)
 
 
 @pytest.mark.parametrize("flags", [("--system", "x"), ("--temperature", "0.5"), ("--max-tokens", "9"),
-                                   ("-o", "num_ctx", "8"), ("--device", "cpu"), ("-m", "some-model")])
+                                   ("-o", "num_ctx", "8"), ("--device", "cpu"), ("-m", "some-model"),
+                                   ("--format", "markdown")])
 def test_classic_ocr_refuses_what_it_cannot_use(run, images, flags):
     result = run("ocr", images["small"], "--engine", "rapidocr", *flags)
     assert result.exit_code == 2, result.output

@@ -74,6 +74,9 @@ def ocr(files: tuple[str, ...], model: str | None, engine: str | None, system: s
         check_engine_flags(engine)  # before any file is read: flags a classic engine cannot use are a usage error
         if kw.get("prompt_file"):
             raise click.UsageError(f"--prompt-file is for vision models; {engine} reads without a prompt")
+        if fmt == "markdown":
+            raise click.UsageError(f"--format markdown (tables kept) needs a vision model; {engine} gives plain "
+                                   "text: use --format text, or -m MODEL")
     template = None if engine in CLASSIC else task_prompt(kw, "ocr", "markdown" if fmt == "markdown" else "prompt")
     kw.pop("prompt_file", None)
     paths = _files(files, kw, pages)
