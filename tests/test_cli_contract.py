@@ -43,7 +43,7 @@ def run(tmp_path):
 class _Recorder(http.server.BaseHTTPRequestHandler):
     """An OpenAI-compatible /v1/chat/completions that streams `server.content` and keeps every body."""
 
-    def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.bodies.append(body)  # type: ignore[attr-defined]
         events = [{"choices": [{"delta": {"content": self.server.content}, "finish_reason": None}]},  # type: ignore[attr-defined]

@@ -146,7 +146,7 @@ class Output:
     def __enter__(self) -> Output:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
