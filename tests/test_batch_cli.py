@@ -91,7 +91,9 @@ def test_describe_a_pdf_goes_page_by_page_and_resumes_per_page(tiny_qwen, tmp_pa
     pages = [Image.new("RGB", (200, 260), c) for c in ("white", "gray", "black")]
     pages[0].save(pdf, save_all=True, append_images=pages[1:])
     env = cli_env(OCULO_STORE=str(tmp_path / "jobs.sqlite3"))
-    args = ("describe", str(pdf), "--engine", "transformers", "-m", str(tiny_qwen), "--json", "--max-tokens", "5")
+    # one input into a pipe prints no summary by default; --progress plain asks for it
+    args = ("describe", str(pdf), "--engine", "transformers", "-m", str(tiny_qwen), "--json", "--max-tokens", "5",
+            "--progress", "plain")
     first = oculo(*args, env=env)
     assert first.returncode == 0, first.stderr.decode()
     assert sorted(r["page"] for r in _lines(first)) == [1, 2, 3]

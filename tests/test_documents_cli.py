@@ -190,11 +190,14 @@ def test_ocr_is_a_job_by_page_that_resumes_and_fails_a_corrupt_file_alone(tmp_pa
     _text_page("SOLO 333").save(docs / "solo.png")
     (docs / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj garbage")
     env = cli_env(OCULO_STORE=str(tmp_path / "jobs.sqlite3"))
-    args = ("ocr", str(docs), "--engine", "tesseract", "--format", "json", "--progress", "off")
+    args = ("ocr", str(docs), "--engine", "tesseract", "--format", "json", "--progress", "plain")
     first = oculo(*args, "--out", str(tmp_path / "pages.csv"), env=env)
     err = first.stderr.decode()
     assert first.returncode == 1 and "broken.pdf" in err and "3 done, 1 failed" in err, err
-    records = {(Path(r["source"]).name, r["page"]): r["text"] for r in map(json.loads, first.stdout.decode().splitlines())}
+    lines = list(map(json.loads, first.stdout.decode().splitlines()))
+    # with --format json every page has its record on stdout, a failed one with its error
+    assert [Path(r["source"]).name for r in lines if r.get("error")] == ["broken.pdf"]
+    records = {(Path(r["source"]).name, r["page"]): r["text"] for r in lines if not r.get("error")}
     assert set(records) == {("two.pdf", 1), ("two.pdf", 2), ("solo.png", 1)}
     assert "111" in records["two.pdf", 1] and "222" in records["two.pdf", 2] and "333" in records["solo.png", 1]
     rows = list(csv.DictReader((tmp_path / "pages.csv").open()))

@@ -166,7 +166,7 @@ def test_screenshot_end_to_end_is_schema_valid_and_checked(tiny_terse, shot, fla
         pytest.skip("tesseract is not installed (CI installs tesseract-ocr)")
     env = cli_env(OCULO_STORE=str(tmp_path / "s.sqlite3"))
     args = ("screenshot", str(shot), *flag, "--engine", "transformers", "-m", str(tiny_terse), "--ocr", "tesseract",
-            "--json", "--progress", "off")
+            "--json", "--progress", "plain")  # plain: one input's job summary is printed only when asked for
     [record] = _records(oculo(*args, env=env))
     model.model_validate(record["data"])
     assert record["task"] == ("bug-report" if flag else "screenshot")
@@ -243,7 +243,7 @@ def test_compare_cli_with_a_schema(tiny_qwen, images, tmp_path):
 def test_a_prompt_file_replaces_the_prompt_and_the_cache_key(tiny_qwen, images, tmp_path):
     env = cli_env(OCULO_STORE=str(tmp_path / "s.sqlite3"))
     args = ("describe", str(images["small"]), "--engine", "transformers", "-m", str(tiny_qwen), "--max-tokens", "4",
-            "--progress", "off", "--json")
+            "--progress", "plain", "--json")
     assert oculo(*args, env=env).returncode == 0
     custom = tmp_path / "p.txt"
     custom.write_text('List the colours, as {"colours": [...]}.')

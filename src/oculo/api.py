@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from .engines import Engine, EngineSettings, ImagePart, Options, Reply, Request, open_engine
@@ -17,6 +18,20 @@ DESCRIBE_PROMPT = prompt("describe")
 
 def _engine(engine: Engine | str | None, model: str | None, settings: EngineSettings | None) -> Engine:
     return engine if isinstance(engine, Engine) else open_engine(engine, model, settings)
+
+
+def _options(options: Options | None, max_tokens: int | None, temperature: float | None, seed: int | None,
+             stop: Sequence[str] | str | None) -> Options | None:
+    """`options` with the keyword settings laid over it: a keyword given wins, one left out keeps `options`'."""
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
+        raise ValueError(f"max_tokens must be a whole number of at least 1, got {max_tokens!r}")
+    if temperature is not None and not temperature >= 0:  # also refuses NaN
+        raise ValueError(f"temperature must be 0 or more, got {temperature!r}")
+    given: dict[str, Any] = {k: v for k, v in (("max_tokens", max_tokens), ("temperature", temperature),
+                                               ("seed", seed)) if v is not None}
+    if stop is not None:
+        given["stop"] = [stop] if isinstance(stop, str) else list(stop)
+    return replace(options or Options(), **given) if given else options
 
 
 def load_images(images: Sequence[Any], engine: Engine, *, include: Sequence[str] = (),
@@ -59,10 +74,15 @@ def _typed(reply: Reply, model_cls: Any) -> Reply:
     return reply
 
 
+# Every front-door function takes the generation settings as keywords (max_tokens, temperature, seed, stop),
+# as the CLI takes them as flags; `options=` still works, and a keyword given wins over it.
+
 def ask(prompt: str, images: Sequence[Any] = (), *, engine: Engine | str | None = None, model: str | None = None,
-        system: str | None = None, schema: Any = None, options: Options | None = None,
-        settings: EngineSettings | None = None) -> Reply:
+        system: str | None = None, schema: Any = None, max_tokens: int | None = None,
+        temperature: float | None = None, seed: int | None = None, stop: Sequence[str] | str | None = None,
+        options: Options | None = None, settings: EngineSettings | None = None) -> Reply:
     """One question about one or more images (all sent in one request)."""
+    options = _options(options, max_tokens, temperature, seed, stop)
     eng = _engine(engine, model, settings)
     js, cls = schema_of(schema)
     reply = eng.generate([build_request(prompt, load_images(images, eng), system, options, js)])[0]
@@ -71,50 +91,68 @@ def ask(prompt: str, images: Sequence[Any] = (), *, engine: Engine | str | None 
 
 def ask_stream(prompt: str, images: Sequence[Any] = (), *, engine: Engine | str | None = None,
                model: str | None = None, system: str | None = None, schema: Any = None,
-               options: Options | None = None, settings: EngineSettings | None = None) -> Iterator[Chunk]:
+               max_tokens: int | None = None, temperature: float | None = None, seed: int | None = None,
+               stop: Sequence[str] | str | None = None, options: Options | None = None,
+               settings: EngineSettings | None = None) -> Iterator[Chunk]:
+    options = _options(options, max_tokens, temperature, seed, stop)
     eng = _engine(engine, model, settings)
     js, _ = schema_of(schema)
     yield from eng.stream(build_request(prompt, load_images(images, eng), system, options, js))
 
 
 def describe(images: Sequence[Any], *, engine: Engine | str | None = None, model: str | None = None,
-             prompt: str = DESCRIBE_PROMPT, system: str | None = None, options: Options | None = None,
+             prompt: str = DESCRIBE_PROMPT, system: str | None = None, schema: Any = None,
+             max_tokens: int | None = None, temperature: float | None = None, seed: int | None = None,
+             stop: Sequence[str] | str | None = None, options: Options | None = None,
              settings: EngineSettings | None = None) -> list[Reply]:
     """One description per image, sent as one batch so the engine can work on several at once."""
+    options = _options(options, max_tokens, temperature, seed, stop)
     eng = _engine(engine, model, settings)
+    js, cls = schema_of(schema)
     parts = load_images(images, eng)
-    return eng.generate([build_request(prompt, [p], system, options, None) for p in parts])
+    return [_typed(r, cls) for r in eng.generate([build_request(prompt, [p], system, options, js) for p in parts])]
 
 
 def screenshot(images: Sequence[Any], *, bug_report: bool = False, engine: Engine | str | None = None,
                model: str | None = None, prompt: str | None = None, system: str | None = None,
-               options: Options | None = None, settings: EngineSettings | None = None,
-               ocr: str = "auto") -> list[dict[str, Any]]:
-    """Each screenshot read (or a bug report written), its error text checked against the screen's own text."""
+               max_tokens: int | None = None, temperature: float | None = None, seed: int | None = None,
+               stop: Sequence[str] | str | None = None, options: Options | None = None,
+               settings: EngineSettings | None = None, ocr: str = "auto") -> list[dict[str, Any]]:
+    """Each screenshot read (or a bug report written), its error text checked against the screen's own text.
+
+    The task has its own schema; there is no `schema=`."""
     from .tasks.image_tasks import run_task
 
+    options = _options(options, max_tokens, temperature, seed, stop)
     eng = _engine(engine, model, settings)
     return run_task("bug-report" if bug_report else "screenshot", eng, load_images(images, eng), prompt=prompt,
                     system=system, options=options, ocr=ocr)
 
 
 def chart(images: Sequence[Any], *, engine: Engine | str | None = None, model: str | None = None,
-          prompt: str | None = None, system: str | None = None, options: Options | None = None,
-          settings: EngineSettings | None = None, ocr: str = "auto") -> list[dict[str, Any]]:
-    """Each chart read into data, with a table whose values are estimates unless printed on the chart."""
+          prompt: str | None = None, system: str | None = None, max_tokens: int | None = None,
+          temperature: float | None = None, seed: int | None = None, stop: Sequence[str] | str | None = None,
+          options: Options | None = None, settings: EngineSettings | None = None,
+          ocr: str = "auto") -> list[dict[str, Any]]:
+    """Each chart read into data, with a table whose values are estimates unless printed on the chart.
+
+    The task has its own schema; there is no `schema=`."""
     from .tasks.image_tasks import run_task
 
+    options = _options(options, max_tokens, temperature, seed, stop)
     eng = _engine(engine, model, settings)
     return run_task("chart", eng, load_images(images, eng), prompt=prompt, system=system, options=options, ocr=ocr)
 
 
 def compare(images: Sequence[Any], *, engine: Engine | str | None = None, model: str | None = None,
             schema: Any = None, mode: str = "auto", prompt: str | None = None, system: str | None = None,
-            options: Options | None = None, settings: EngineSettings | None = None,
-            text_engine: Engine | None = None) -> dict[str, Any]:
+            max_tokens: int | None = None, temperature: float | None = None, seed: int | None = None,
+            stop: Sequence[str] | str | None = None, options: Options | None = None,
+            settings: EngineSettings | None = None, text_engine: Engine | None = None) -> dict[str, Any]:
     """What differs between two or more images: in one request when the model takes them all."""
     from .tasks.compare import compare_images
 
+    options = _options(options, max_tokens, temperature, seed, stop)
     eng = _engine(engine, model, settings)
     js, _ = schema_of(schema)
     return compare_images(eng, load_images(images, eng), schema=js, prompt=prompt, system=system, options=options,
@@ -123,11 +161,15 @@ def compare(images: Sequence[Any], *, engine: Engine | str | None = None, model:
 
 def video(path: str, *, engine: Engine | str | None = None, model: str | None = None, fps: float | None = None,
           max_gap: float = 30.0, min_scene: float = 0.6, query: str | None = None, summarize: bool = True,
-          summary_engine: Engine | None = None, options: Options | None = None, system: str | None = None,
-          settings: EngineSettings | None = None) -> Any:
-    """A video's sampled frames described with their times, and a summary; `render_video` formats it."""
+          summary_engine: Engine | None = None, system: str | None = None, max_tokens: int | None = None,
+          temperature: float | None = None, seed: int | None = None, stop: Sequence[str] | str | None = None,
+          options: Options | None = None, settings: EngineSettings | None = None) -> Any:
+    """A video's sampled frames described with their times, and a summary; `render_video` formats it.
+
+    The frames have their own prompt and schema; there is no `schema=`."""
     from .tasks.video import describe_video
 
+    options = _options(options, max_tokens, temperature, seed, stop)
     eng = _engine(engine, model, settings)
     return describe_video(path, eng, fps=fps, max_gap=max_gap, min_scene=min_scene, query=query,
                           summary_engine=summary_engine, summarize=summarize, options=options, system=system)

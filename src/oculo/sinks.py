@@ -4,13 +4,49 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
 from .errors import InputError
 
-__all__ = ["ResultWriter", "flatten"]
+__all__ = ["ResultWriter", "flatten", "strict_json"]
+
+
+def strict_json(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with every non-finite number (NaN, Infinity) made null and named in a warning.
+
+    Python's json writes those as bare `NaN`/`Infinity`, which no strict JSON reader accepts; a model can produce
+    them (`1e999` parses to infinity), so every record is cleaned before it is printed or written.
+    """
+    found: list[str] = []
+
+    def clean(v: Any, path: str) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            found.append(path or "(record)")
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x, f"{path}.{k}" if path else str(k)) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x, f"{path}[{i}]") for i, x in enumerate(v)]
+        return v
+
+    out = clean(record, "")
+    if not found:
+        return record
+    warnings = list(out.get("warnings") or []) if isinstance(out.get("warnings"), list) else []
+    warnings += [{"field": f, "code": "not_finite", "message": "not a finite number; written as null"}
+                 for f in found]
+    out["warnings"] = warnings
+    if out.get("status") == "ok":
+        out["status"] = "warnings"
+    return out
+
+
+def dumps(record: dict[str, Any], **kw: Any) -> str:
+    """Strict JSON text of a record (see `strict_json`): never NaN or Infinity."""
+    return json.dumps(strict_json(record), ensure_ascii=False, allow_nan=False, default=str, **kw)
 
 
 def flatten(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -80,10 +116,10 @@ class ResultWriter:
         if self.suffix in (".jsonl", ".json"):
             if self._fh is None:
                 self._fh = self.path.open("w", encoding="utf-8")
-            self._fh.write(json.dumps(result, ensure_ascii=False) + "\n")
+            self._fh.write(dumps(result) + "\n")
             self._fh.flush()
             return
-        rows = flatten(result)
+        rows = flatten(strict_json(result))
         self._rows.extend(rows)
         new = [k for row in rows for k in row if k not in self._columns]
         self._columns.extend(dict.fromkeys(new))

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +13,9 @@ from .. import html_alt
 from ..engines import ImagePart, Stats, open_engine
 from ..errors import OculoError
 from ..tasks.alt_text import DEFAULT_MAX_CHARS, AltText
-from .common import (batch_options, build_settings, engine_options, gather_inputs, input_options, job_spec,
-                     prompt_file_option, task_prompt)
+from .common import (batch_options, build_settings, check_engine_flags, engine_options, gather_inputs, input_options,
+                     job_spec, prompt_file_option, task_prompt)
+from .output import Output
 
 
 def _write_csv(path: str, results: list[AltText]) -> None:
@@ -64,32 +63,34 @@ def alt_text(inputs: tuple[str, ...], model: str | None, engine: str | None, sys
     template = task_prompt(kw, "alt-text")
     settings, options = build_settings(kw)
     refs = html_alt.scan(html_dir) if html_dir else []
+    output = Output.from_kw(kw, as_json=as_json, inputs=max(len(listed), 2 if html_dir else 0), headers=False,
+                            render=lambda record: f"{record['path']}\t{record['alt_text']}")
     eng = open_engine(engine, model, settings)
     try:
+        check_engine_flags(eng.name)
         what = {"max_chars": max_chars, "system": system, "prompt": template}
-        spec = job_spec("alt-text", eng, what, options, settings, kw)
-        results = _describe(eng, listed, refs, overwrite, max_chars, options, system, spec, filters, template)
+        spec = job_spec("alt-text", eng, what, options, settings, kw, output.progress)
+        results, summary = _describe(eng, listed, refs, overwrite, max_chars, options, system, spec, filters,
+                                     template)
     finally:
         eng.close()
 
-    for r in results:
-        if as_json:
-            click.echo(json.dumps(r.to_dict(), ensure_ascii=False))
-        elif not r.error:
-            click.echo(f"{r.source}\t{r.text}")
+    with output:
+        for r in results:
+            output.record(r.to_dict(), source=r.source)
     if out_csv:
         _write_csv(out_csv, results)
     if html_dir:
-        _update_html(html_dir, refs, results, overwrite, write, quiet=as_json)
-    failed = [r for r in results if r.error]
-    for r in failed:
-        click.echo(f"oculo: error: {r.source}: {r.error}", err=True)
-    if failed:
-        sys.exit(1)
+        _update_html(html_dir, refs, results, overwrite, write, output)
+    if summary is not None:
+        done, cached, failed, job_id = summary
+        output.summary(f"{done} described ({cached} from the store), {failed} failed; job {job_id}")
+    output.finish()
 
 
 def _describe(eng: Any, inputs: list[str], refs: list[html_alt.ImgRef], overwrite: bool, max_chars: int,
-              options: Any, system: str | None, spec: Any, filters: dict[str, Any], template: str) -> list[AltText]:
+              options: Any, system: str | None, spec: Any, filters: dict[str, Any],
+              template: str) -> tuple[list[AltText], tuple[int, int, int, int] | None]:
     """Alt text for each input as a resumable job: a rerun over 20,000 product photos skips what is done."""
     from ..batch.jobs import run_image_job
     from ..engines import Request
@@ -104,7 +105,7 @@ def _describe(eng: Any, inputs: list[str], refs: list[html_alt.ImgRef], overwrit
                 contexts.setdefault(str(ref.image_path), ref.context)
         inputs = list(contexts)
     if not inputs:
-        return []
+        return [], None
     sources = expand(inputs, **filters)
 
     def context(name: str) -> str | None:
@@ -123,9 +124,8 @@ def _describe(eng: Any, inputs: list[str], refs: list[html_alt.ImgRef], overwrit
         results[item.source] = finish_alt(item.source, text, result.error, stats, max_chars)
 
     summary, job_id = run_image_job(spec, sources, build, collect, item_extra=context)
-    click.echo(f"oculo: {summary.done} described ({summary.cached} from the store), {summary.failed} failed; "
-               f"job {job_id}", err=True)
-    return [results.get(src.name) or AltText(src.name, "", "no result", Stats()) for src in sources]
+    return ([results.get(src.name) or AltText(src.name, "", "no result", Stats()) for src in sources],
+            (summary.done, summary.cached, summary.failed, job_id))
 
 
 def _file_context(name: str) -> str | None:
@@ -135,22 +135,24 @@ def _file_context(name: str) -> str | None:
 
 
 def _update_html(html_dir: str, refs: list[html_alt.ImgRef], results: list[AltText], overwrite: bool,
-                 write: bool, quiet: bool) -> None:
+                 write: bool, output: Output) -> None:
     texts = {os.path.abspath(r.source): r.text for r in results if r.text and "://" not in r.source}
     changes = html_alt.plan(html_dir, texts, overwrite, refs=refs)
     for c in changes:
         old = "" if c.old_alt is None else f' (was alt="{c.old_alt}")'
         line = f'{c.html_path}:{c.line}: {c.image_path.name} alt="{c.new_alt}"{old}'
-        click.echo(line, err=quiet)
+        if output.as_json:  # stdout holds JSON records only; the planned changes are a note beside them
+            output.note(line)
+        else:
+            click.echo(line)
     missing = html_alt.undescribed(refs, texts, overwrite)
     for ref in missing:
         why = "no such file" if not ref.image_path.is_file() else "not described"
-        click.echo(f"oculo: note: {ref.html_path}:{ref.line}: {ref.image_path} ({why}); alt left as it is", err=True)
+        output.note(f"note: {ref.html_path}:{ref.line}: {ref.image_path} ({why}); alt left as it is")
     if not changes:
-        click.echo("oculo: no alt attributes to change", err=True)
+        output.note("no alt attributes to change")
     elif write:
         written = html_alt.apply(changes)
-        click.echo(f"oculo: updated {len(changes)} alt attribute(s) in {len(written)} file(s); "
-                   "originals kept as .bak", err=True)
+        output.note(f"updated {len(changes)} alt attribute(s) in {len(written)} file(s); originals kept as .bak")
     else:
-        click.echo(f"oculo: dry run: {len(changes)} alt attribute(s) would change; pass --write to apply", err=True)
+        output.note(f"dry run: {len(changes)} alt attribute(s) would change; pass --write to apply")

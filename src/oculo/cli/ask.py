@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -10,36 +9,21 @@ import click
 
 from .. import api
 from ..engines import Engine, Reply, open_engine
-from .common import (batch_options, build_settings, engine_options, gather_inputs, input_options, job_spec,
-                     prompt_file_option, report_summary, task_prompt)
+from .common import (batch_options, build_settings, check_engine_flags, engine_options, gather_inputs, input_options,
+                     job_spec, prompt_file_option, refuse, task_prompt)
+from .output import Output
 
 _IMAGES_HELP = "Image paths, globs, folders, http(s) URLs, or - for stdin."
 
 
 def _output_options(f: Any) -> Any:
     f = click.option("--out", "out", type=click.Path(dir_okay=False),
-                     help="With several images: also write each result to FILE.jsonl, .csv or .parquet.")(f)
+                     help="Also write each result to FILE.jsonl, .csv or .parquet.")(f)
     f = click.option("--json", "as_json", is_flag=True, help="Print the whole reply with stats as JSON.")(f)
     f = click.option("--stream/--no-stream", default=None,
-                     help="Print tokens as they come (default: when writing to a terminal).")(f)
+                     help="Print tokens as they come (default: when writing to a terminal; one request, "
+                          "without --json or --out).")(f)
     return f
-
-
-def _print_reply(reply: Reply, as_json: bool, header: str | None = None) -> None:
-    if as_json:
-        click.echo(json.dumps(reply.to_dict(), ensure_ascii=False, default=str))
-        return
-    if header:
-        click.secho(f"== {header} ==", bold=True)
-    click.echo(json.dumps(reply.data, ensure_ascii=False, indent=2) if reply.data is not None else reply.text)
-
-
-def _finish(replies: list[tuple[str, Reply]]) -> None:
-    failed = [(name, r) for name, r in replies if r.error]
-    for name, r in failed:
-        click.echo(f"oculo: error: {name}: {r.error}", err=True)
-    if failed:
-        sys.exit(1)
 
 
 def _streaming(flag: bool | None, as_json: bool) -> bool:
@@ -79,30 +63,48 @@ def ask(prompt: str, images: tuple[str, ...], model: str | None, engine: str | N
     Example: oculo ask "What is written on the sign?" photo.jpg
     """
     inputs, filters = gather_inputs(images, kw, required=False)
+    if stream and (as_json or out or each):
+        raise click.UsageError("--stream prints one reply's text as it comes; it cannot go with --json, --out "
+                               "or --each")
+    if not each:
+        refuse("store", "force", "concurrency", why="is for --each (a job over many images); one request over "
+                                                    "all images has no job")
+        if kw.get("progress") not in ("auto", "off"):
+            raise click.UsageError("--progress is for --each; one request has no progress to show (-q or "
+                                   "--progress off silence the rest)")
     settings, options = build_settings(kw)
     schema = None
     if schema_path:
         from ..schemas import resolve_schema
 
         schema = resolve_schema(schema_path)[0]
-    eng = open_engine(engine, model, settings)
     if each:
         from ..media.sources import DOCUMENT_EXTENSIONS, expand
 
-        spec = job_spec("ask", eng, {"prompt": prompt, "system": system, "schema": schema}, options, settings, kw)
-        _run_each(spec, expand(inputs, extensions=DOCUMENT_EXTENSIONS, **filters), lambda p: api.build_request(prompt, [p], system, options, schema),
-                  as_json, out=out)
+        sources = expand(inputs, extensions=DOCUMENT_EXTENSIONS, **filters)
+        eng = open_engine(engine, model, settings)
+        check_engine_flags(eng.name)
+        output = Output.from_kw(kw, as_json=as_json, out=out, inputs=len(sources))
+        spec = job_spec("ask", eng, {"prompt": prompt, "system": system, "schema": schema}, options, settings, kw,
+                        output.progress)
+        _run_each(spec, sources, lambda p: api.build_request(prompt, [p], system, options, schema), output)
         return
-    for key in ("store", "force", "concurrency", "progress"):
+    for key in ("store", "force", "concurrency"):
         kw.pop(key, None)
+    eng = open_engine(engine, model, settings)
+    check_engine_flags(eng.name)
     parts = api.load_images(inputs, eng, **filters)
     request = api.build_request(prompt, parts, system, options, schema)
-    if _streaming(stream, as_json):
-        reply = _stream(eng, request)
-    else:
-        reply = eng.generate([request])[0]
-        _print_reply(reply, as_json)
-    _finish([(parts[0].name if len(parts) == 1 else "reply", reply)])
+    with Output.from_kw(kw, as_json=as_json, out=out, headers=False) as output:
+        name = parts[0].name if len(parts) == 1 else None
+        if _streaming(stream, as_json or bool(out)):
+            reply = _stream(eng, request)
+            if reply.error:  # the text was printed as it came; only the error is left to report
+                output.record(reply.to_dict(), source=name)
+        else:
+            reply = eng.generate([request])[0]
+            output.record(reply.to_dict(), source=name)
+        output.finish()
 
 
 @click.command()
@@ -127,48 +129,37 @@ def describe(images: tuple[str, ...], model: str | None, engine: str | None, sys
     prompt = prompt or task_prompt(kw, "describe")
     kw.pop("prompt_file", None)
     settings, options = build_settings(kw)
-    eng = open_engine(engine, model, settings)
     from ..media.sources import DOCUMENT_EXTENSIONS, expand
 
     sources = expand(inputs, extensions=DOCUMENT_EXTENSIONS, **filters)
-    if len(sources) == 1 and not is_pdf_source(sources[0]) and not out and _streaming(stream, as_json):
+    one = len(sources) == 1 and not is_pdf_source(sources[0])
+    if stream and not (one and not out and not as_json):
+        raise click.UsageError("--stream prints one image's description as it comes; it cannot go with several "
+                               "images, a PDF, --json or --out")
+    eng = open_engine(engine, model, settings)
+    check_engine_flags(eng.name)
+    output = Output.from_kw(kw, as_json=as_json, out=out, inputs=len(sources))
+    if one and not out and _streaming(stream, as_json):
+        for key in ("store", "force", "concurrency"):
+            kw.pop(key, None)
         parts = api.load_images(inputs, eng, **filters)
         reply = _stream(eng, api.build_request(prompt, parts, system, options, None))
-        _finish([(parts[0].name, reply)])
+        if reply.error:
+            output.record(reply.to_dict(), source=parts[0].name)
+        output.finish()
         return
-    spec = job_spec("describe", eng, {"prompt": prompt, "system": system}, options, settings, kw)
-    _run_each(spec, sources, lambda p: api.build_request(prompt, [p], system, options, None), as_json,
-              headers=len(sources) > 1, out=out)
+    spec = job_spec("describe", eng, {"prompt": prompt, "system": system}, options, settings, kw, output.progress)
+    _run_each(spec, sources, lambda p: api.build_request(prompt, [p], system, options, None), output)
 
 
 def is_pdf_source(src: Any) -> bool:
     return str(src.name).lower().endswith(".pdf")
 
 
-def _run_each(spec: Any, sources: list[Any], build: Any, as_json: bool, headers: bool = True,
-              out: str | None = None) -> None:
+def _run_each(spec: Any, sources: list[Any], build: Any, output: Output) -> None:
     """One request per image through the job store: resumable, cached, printed and written as each finishes."""
     from ..batch.jobs import run_image_job
-    from ..sinks import ResultWriter
 
-    writer = ResultWriter(out)
-
-    def show(item: Any, result: Any) -> None:
-        record = result.output or {"source": item.source, "error": result.error}
-        writer.write(record)
-        out = result.output or {}
-        if result.error:
-            click.echo(f"oculo: error: {item.source}: {result.error}", err=True)
-        if as_json:
-            click.echo(json.dumps(out or {"source": item.source, "error": result.error}, ensure_ascii=False))
-        elif out:
-            if headers:
-                click.secho(f"== {item.source}{' ' + item.part if item.part else ''} ==", bold=True)
-            data = out.get("data")
-            click.echo(json.dumps(data, ensure_ascii=False, indent=2) if data is not None else out.get("text", ""))
-
-    try:
-        summary, job_id = run_image_job(spec, sources, build, show)
-    finally:
-        writer.close()
-    report_summary(summary, job_id)
+    with output:
+        summary, job_id = run_image_job(spec, sources, build, output.on_item())
+    output.finish(summary, job_id)

@@ -77,8 +77,22 @@ engine_options = engine_options_with(
     ENGINES, "Where the model runs; auto = Ollama when reachable, else in-process. [env: OCULO_ENGINE]")
 
 
+# `-o` keys that name a field oculo sets itself: the flag that sets it, so a request's own fields always win.
+RESERVED_OPTIONS = {
+    "model": "-m/--model", "messages": "the prompt and images", "stream": "--stream", "stream_options": "--stream",
+    "format": "--schema", "response_format": "--schema", "options": "separate -o KEY VALUE pairs",
+    "max_tokens": "--max-tokens", "num_predict": "--max-tokens", "max_completion_tokens": "--max-tokens",
+    "temperature": "--temperature", "seed": "--seed", "stop": "--stop", "system": "--system",
+    "images": "the image arguments",
+}
+
+
 def build_settings(kw: dict[str, Any]) -> tuple[EngineSettings, Options]:
     extra = {k: parse_value(v) for k, v in kw.pop("extra", ())}
+    for key in extra:
+        if key in RESERVED_OPTIONS:
+            raise click.UsageError(f"-o {key} would override a field oculo sets itself; use "
+                                   f"{RESERVED_OPTIONS[key]} instead")
     max_pixels = extra.pop("max_pixels", None)  # oculo's own setting, not the engine's: never sent on
     if max_pixels is not None and (not isinstance(max_pixels, int) or max_pixels < 28 * 28):
         raise click.BadParameter("max_pixels must be a whole number of at least 784", param_hint="-o max_pixels")
@@ -91,6 +105,46 @@ def build_settings(kw: dict[str, Any]) -> tuple[EngineSettings, Options]:
     options = Options(max_tokens=kw.pop("max_tokens", None), temperature=kw.pop("temperature", None),
                       seed=kw.pop("seed", None), stop=list(kw.pop("stop", ()) or ()), extra=extra)
     return settings, options
+
+
+def given(name: str) -> bool:
+    """Whether the user typed this option on the command line (not a default, not the environment)."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+
+
+def refuse(*names: str, why: str) -> None:
+    """A usage error (exit 2) for the first of these options that was given: accepted-and-ignored is a lie."""
+    for name in names:
+        if given(name):
+            raise click.UsageError(f"--{name.replace('_', '-')} {why}")
+
+
+# Options that only one kind of engine reads; given to another, they would be dropped without a word.
+_IN_PROCESS = ("device", "dtype", "trust_remote_code", "batch_size")
+_GENERATION = ("system", "max_tokens", "temperature", "seed", "stop")
+
+
+def check_engine_flags(engine_name: str) -> None:
+    """Refuse the engine options the chosen engine would ignore; call once the engine is known."""
+    from ..tasks.ocr import CLASSIC
+
+    if engine_name in CLASSIC:
+        if given("extra"):
+            raise click.UsageError(f"-o is for vision-model engines; {engine_name} takes no options")
+        refuse("model", *_GENERATION, *_IN_PROCESS, "ollama_host", "base_url", "api_key",
+               why=f"is for vision models; {engine_name} reads text without one (pass -m MODEL or "
+                   "--engine ollama|openai|transformers to read with a vision model)")
+        return
+    if engine_name != "transformers":
+        refuse(*_IN_PROCESS, why=f"is for the in-process engine (--engine transformers); "
+                                 f"the {engine_name} engine does not read it")
+    if engine_name != "ollama":
+        refuse("ollama_host", why=f"is for --engine ollama; the {engine_name} engine does not read it")
+    if engine_name != "openai":
+        refuse("base_url", "api_key", why=f"is for --engine openai; the {engine_name} engine does not read it")
 
 
 def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -142,9 +196,13 @@ def task_prompt(kw: dict[str, Any], task: str, part: str = "prompt") -> str:
 
 def batch_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """The job store and the runner's settings, for commands that work through many inputs."""
+    from .output import quiet_option
+
+    f = quiet_option(f)
     f = click.option("--progress", "progress", type=click.Choice(("auto", "bar", "plain", "json", "off")),
                      default="auto", show_default=True,
-                     help="Progress on stderr: a bar on a terminal, periodic lines otherwise, or JSON.")(f)
+                     help="Progress on stderr: a bar on a terminal, periodic lines otherwise (none for one input "
+                          "into a pipe), or JSON; off = as -q.")(f)
     f = click.option("--concurrency", type=click.IntRange(min=1),
                      help="Requests in flight (default: the engine's parallel slots; 1 in-process).")(f)
     f = click.option("--force", is_flag=True, help="Redo items that are already done in the job store.")(f)
@@ -154,18 +212,10 @@ def batch_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def job_spec(task: str, engine: Any, prompt_or_schema: Any, options: Options, settings: EngineSettings,
-             kw: dict[str, Any]) -> Any:
+             kw: dict[str, Any], progress: str) -> Any:
+    """The job for this run; `progress` is the mode the command's `Output` chose."""
     from ..batch.jobs import JobSpec, options_key
 
     return JobSpec(task, engine, prompt_or_schema, options_key(options), store=kw.pop("store", None),
                    force=kw.pop("force", False), concurrency=kw.pop("concurrency", None),
-                   batch_size=settings.batch_size, progress=kw.pop("progress", "auto"))
-
-
-def report_summary(summary: Any, job_id: int) -> None:
-    """One closing line on stderr, and exit 1 when any item failed (each failure was already printed)."""
-    cached = f" ({summary.cached} from the store)" if summary.cached else ""
-    click.echo(f"oculo: {summary.done} done{cached}, {summary.failed} failed in {summary.seconds:.1f} s; "
-               f"job {job_id} (oculo jobs show {job_id})", err=True)
-    if summary.failed:
-        raise SystemExit(1)
+                   batch_size=settings.batch_size, progress=progress)

@@ -11,8 +11,9 @@ import click
 
 from ..engines import ENGINES, open_engine
 from ..errors import InputError
-from .common import (batch_options, build_settings, engine_options, engine_options_with, gather_inputs, input_options,
-                     job_spec, prompt_file_option, report_summary, task_prompt)
+from .common import (batch_options, build_settings, check_engine_flags, engine_options, engine_options_with,
+                     gather_inputs, input_options, job_spec, prompt_file_option, task_prompt)
+from .output import Output
 
 _ANCHORS = ("auto", "text", "ocr", "none")
 
@@ -65,46 +66,41 @@ def ocr(files: tuple[str, ...], model: str | None, engine: str | None, system: s
     A rerun skips the pages already read; `oculo resume ID` continues an interrupted run.
     """
     from ..batch.jobs import run_page_job
-    from ..sinks import ResultWriter
     from ..tasks.ocr import CLASSIC, ocr_document
 
     if engine is None:
         engine = "auto" if model else "rapidocr"
-    if engine in CLASSIC and kw.get("prompt_file"):
-        raise click.UsageError(f"--prompt-file is for vision models; {engine} reads without a prompt")
+    if engine in CLASSIC:
+        check_engine_flags(engine)  # before any file is read: flags a classic engine cannot use are a usage error
+        if kw.get("prompt_file"):
+            raise click.UsageError(f"--prompt-file is for vision models; {engine} reads without a prompt")
+        if fmt == "markdown":
+            raise click.UsageError(f"--format markdown (tables kept) needs a vision model; {engine} gives plain "
+                                   "text: use --format text, or -m MODEL")
     template = None if engine in CLASSIC else task_prompt(kw, "ocr", "markdown" if fmt == "markdown" else "prompt")
     kw.pop("prompt_file", None)
     paths = _files(files, kw, pages)
-    writer = ResultWriter(out)
     settings, options = build_settings(kw)
     reader: Any = engine if engine in CLASSIC else open_engine(engine, model, settings)
-    # What changes the text: the prompt for a vision model, the resolution for all. The display format of
-    # classic OCR does not, so its text, json and markdown runs share their cache.
-    what = {"dpi": dpi, **({"prompt": template} if template else {})}
-    spec = job_spec("ocr", reader, what, options, settings, kw)
+    if not isinstance(reader, str):
+        check_engine_flags(reader.name)
+    # What changes the text: the prompt (and system prompt) for a vision model, the resolution for all. The
+    # display format of classic OCR does not, so its text, json and markdown runs share their cache.
+    what = {"dpi": dpi, **({"prompt": template} if template else {}), **({"system": system} if system else {})}
     headers = len(paths) > 1 or pages is not None or any(str(p).lower().endswith((".pdf", ".tif", ".tiff"))
                                                          for p in paths)
-
-    def show(item: Any, result: Any) -> None:
-        writer.write(result.output or {"source": item.source, "page": _page_of(item), "error": result.error})
-        if result.error:
-            click.echo(f"oculo: error: {item.source}: {result.error}", err=True)
-        elif fmt == "json":
-            click.echo(json.dumps(result.output, ensure_ascii=False))
-        else:
-            if headers:
-                click.secho(f"== {Path(item.source).name} page {result.output['page']} ==", bold=True)
-            click.echo(result.output["text"])
+    output = Output.from_kw(kw, as_json=fmt == "json", out=out, inputs=len(paths), headers=headers,
+                            render=lambda record: record["text"])
+    spec = job_spec("ocr", reader, what, options, settings, kw, output.progress)
 
     def read(path: Path, numbers: list[int]) -> list[dict[str, Any]]:
         return [p.to_dict() for p in ocr_document(path, reader, fmt=fmt, pages=",".join(map(str, numbers)),
-                                                  dpi=dpi, options=options, prompt=template)]
+                                                  dpi=dpi, options=options, prompt=template, system=system)]
 
-    try:
-        summary, job_id = run_page_job(spec, paths, pages, read, show)
-    finally:
-        writer.close()
-    report_summary(summary, job_id)
+    with output:
+        summary, job_id = run_page_job(spec, paths, pages, read, output.on_item(
+            label=lambda item, record: f"{Path(item.source).name} page {record.get('page')}"))
+    output.finish(summary, job_id)
 
 
 def _page_of(item: Any) -> int | None:
@@ -140,37 +136,25 @@ def extract(files: tuple[str, ...], model: str | None, engine: str | None, syste
     """
     from ..batch.jobs import run_document_job
     from ..schemas import resolve_schema
-    from ..sinks import ResultWriter
     from ..tasks.extract import extract_document
 
     json_schema = resolve_schema(schema)[0]  # a bad schema fails before any model loads
     template = task_prompt(kw, "extract")
     paths = _files(files, kw, pages)
     settings, options = build_settings(kw)
+    # Every extraction record is JSON: --json is not needed, and its text rendering is the same line.
+    output = Output.from_kw(kw, as_json=True, out=out, inputs=len(paths), strict=strict)
     eng = open_engine(engine, model, settings)
+    check_engine_flags(eng.name)
     what = {"schema": json_schema, "anchor": anchor, "pages": pages, "dpi": dpi,
-            "pages_per_request": pages_per_request, "attempts": attempts, "prompt": template}
-    spec = job_spec("extract", eng, what, options, settings, kw)
-    writer = ResultWriter(out)
-    warned = False
-
-    def show(item: Any, result: Any) -> None:
-        nonlocal warned
-        d = result.output or {"source": item.source, "status": "failed", "error": result.error}
-        writer.write(d)
-        click.echo(json.dumps(d, ensure_ascii=False))
-        if result.error:
-            click.echo(f"oculo: error: {item.source}: extraction failed: {result.error}", err=True)
-        warned = warned or d.get("status") == "warnings"
-
-    try:
+            "pages_per_request": pages_per_request, "attempts": attempts, "prompt": template,
+            **({"system": system} if system else {})}
+    spec = job_spec("extract", eng, what, options, settings, kw, output.progress)
+    with output:
         summary, job_id = run_document_job(spec, paths, lambda p: extract_document(
             p, eng, schema, pages=pages, dpi=dpi, anchor=anchor, pages_per_request=pages_per_request,
-            options=options, attempts=attempts, prompt_template=template), show)
-    finally:
-        writer.close()
-    report_summary(summary, job_id)
-    sys.exit(1 if strict and warned else 0)
+            options=options, attempts=attempts, prompt_template=template, system=system), output.on_item())
+    output.finish(summary, job_id)
 
 
 @click.command()
@@ -233,6 +217,8 @@ def eval_(folder: str, models: str, fields: str | None, mapping: str | None, sch
     from ..tasks.evaluate import FIELDS, evaluate, find_documents, load_mapping
     from ..tasks.extract import extract_document
 
+    if model:
+        raise click.UsageError("-m/--model is one model; eval compares several: pass --models A,B")
     pairs = find_documents(folder)
     field_list = [f.strip() for f in fields.split(",")] if fields else list(FIELDS)
     mapping_data = load_mapping(mapping)
@@ -240,8 +226,9 @@ def eval_(folder: str, models: str, fields: str | None, mapping: str | None, sch
     scores = []
     for name in [m.strip() for m in models.split(",") if m.strip()]:
         eng = open_engine(engine, name, settings)
+        check_engine_flags(eng.name)
         scores.append(evaluate(pairs, name, lambda p, e=eng: extract_document(
-            p, e, schema, pages=pages, dpi=dpi, anchor=anchor, options=options, attempts=attempts),
+            p, e, schema, pages=pages, dpi=dpi, anchor=anchor, options=options, attempts=attempts, system=system),
             field_list, mapping_data))
         eng.close()
     if as_json:

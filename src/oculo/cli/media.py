@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Any
 
 import click
 
 from ..engines import open_engine
-from .common import (batch_options, build_settings, companion_engine, engine_options, gather_inputs, input_options,
-                     job_spec, prompt_file_option, report_summary, task_prompt)
+from .common import (batch_options, build_settings, check_engine_flags, companion_engine, engine_options,
+                     gather_inputs, input_options, job_spec, prompt_file_option, task_prompt)
+from .output import Output, quiet_option
 
 __all__ = ["chart", "compare", "prompts", "screenshot"]
 
@@ -38,43 +37,23 @@ def _run_task(name: str, images: tuple[str, ...], model: str | None, engine: str
     """The task over every image (and PDF page) as a resumable job, each record checked in the worker."""
     from ..batch.jobs import run_image_job
     from ..media.sources import DOCUMENT_EXTENSIONS, expand
-    from ..sinks import ResultWriter
     from ..tasks.image_tasks import TASKS
 
     task = TASKS[name]
     inputs, filters = gather_inputs(images, kw)
     template = task_prompt(kw, name)
-    writer = ResultWriter(out)
     settings, options = build_settings(kw)
     sources = expand(inputs, extensions=DOCUMENT_EXTENSIONS, **filters)  # missing files fail before a model loads
+    output = Output.from_kw(kw, as_json=as_json, out=out, inputs=len(sources), strict=strict, render=task.render)
     eng = open_engine(engine, model, settings)
+    check_engine_flags(eng.name)
     spec = job_spec(name, eng, {"prompt": template, "schema": task.json_schema(), "system": system, "ocr": ocr},
-                    options, settings, kw)
-    headers = len(sources) > 1
-    warned = False
-
-    def show(item: Any, result: Any) -> None:
-        nonlocal warned
-        record = result.output or {"source": item.source, "status": "failed", "error": result.error}
-        writer.write(record)
-        warned = warned or record.get("status") == "warnings"
-        if result.error:
-            click.echo(f"oculo: error: {item.source}: {result.error}", err=True)
-        if as_json:
-            click.echo(json.dumps(record, ensure_ascii=False))
-        elif not result.error:
-            if headers:
-                click.secho(f"== {item.source}{' ' + item.part if item.part else ''} ==", bold=True)
-            click.echo(task.render(record))
-
-    try:
+                    options, settings, kw, output.progress)
+    with output:
         summary, job_id = run_image_job(
-            spec, sources, lambda part: task.request(part, prompt=template, system=system, options=options), show,
-            post=lambda part, record: task.finish(record, part.image, ocr))
-    finally:
-        writer.close()
-    report_summary(summary, job_id)
-    sys.exit(1 if strict and warned else 0)
+            spec, sources, lambda part: task.request(part, prompt=template, system=system, options=options),
+            output.on_item(), post=lambda part, record: task.finish(record, part.image, ocr))
+    output.finish(summary, job_id)
 
 
 @click.command()
@@ -123,9 +102,13 @@ def chart(images: tuple[str, ...], model: str | None, engine: str | None, system
                    "auto: together when the model takes that many images.")
 @click.option("--text-model", help="With describe: the model that compares the descriptions (may be text-only).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--out", "out", type=click.Path(dir_okay=False),
+              help="Also write the result to FILE.jsonl, .csv or .parquet (with pyarrow).")
 @prompt_file_option
+@quiet_option
 def compare(images: tuple[str, ...], model: str | None, engine: str | None, system: str | None,
-            schema: str | None, mode: str, text_model: str | None, as_json: bool, **kw: Any) -> None:
+            schema: str | None, mode: str, text_model: str | None, as_json: bool, out: str | None,
+            **kw: Any) -> None:
     """Say what differs between two or more images.
 
     \b
@@ -137,24 +120,22 @@ def compare(images: tuple[str, ...], model: str | None, engine: str | None, syst
     from ..tasks.prompts import read_prompt_file
 
     inputs, filters = gather_inputs(images, kw)
+    if text_model and mode == "together":
+        raise click.UsageError("--text-model compares descriptions; with --mode together there are none "
+                               "(use --mode describe or auto)")
     prompt_file = kw.pop("prompt_file", None)
     custom = read_prompt_file(prompt_file) if prompt_file else None
     json_schema = resolve_schema(schema)[0] if schema else None
     settings, options = build_settings(kw)
     eng = open_engine(engine, model, settings)
+    check_engine_flags(eng.name)
     parts = api.load_images(inputs, eng, **filters)
     text_engine = companion_engine(engine, text_model, settings) if text_model else None
     record = compare_images(eng, parts, schema=json_schema, prompt=custom, system=system, options=options,
                             mode=mode, text_engine=text_engine)
-    if as_json:
-        click.echo(json.dumps(record, ensure_ascii=False))
-    elif record.get("data") is not None:
-        click.echo(json.dumps(record["data"], ensure_ascii=False, indent=2))
-    else:
-        click.echo(record.get("text", ""))
-    if record.get("error"):
-        click.echo(f"oculo: error: {record['error']}", err=True)
-        sys.exit(1)
+    with Output(as_json=as_json, out=out, quiet=kw.pop("quiet", False), headers=False) as output:
+        output.record(record, source="")
+    output.finish()
 
 
 @click.command()

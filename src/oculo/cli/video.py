@@ -9,8 +9,9 @@ import click
 
 from ..engines import open_engine
 from ..errors import InputError
-from .common import (build_settings, companion_engine, engine_options, gather_inputs, input_options, prompt_file_option,
-                     task_prompt)
+from .common import (build_settings, check_engine_flags, companion_engine, engine_options, gather_inputs, input_options,
+                     prompt_file_option, refuse, task_prompt)
+from .output import Output, quiet_option
 
 __all__ = ["video"]
 
@@ -42,11 +43,13 @@ _SUFFIX = {"markdown": ".md", "json": ".json", "srt": ".srt", "vtt": ".vtt"}
 @click.option("--force", is_flag=True, help="Describe every frame again, even those in the job store.")
 @click.option("--progress", "progress_mode", type=click.Choice(("auto", "bar", "plain", "json", "off")),
               default="auto", show_default=True,
-              help="Progress on stderr: a bar on a terminal, a line every few seconds otherwise, or JSON.")
+              help="Progress on stderr: a bar on a terminal, a line every few seconds otherwise (none for one "
+                   "video into a pipe), or JSON; off = as -q.")
+@quiet_option
 def video(files: tuple[str, ...], model: str | None, engine: str | None, system: str | None, fps: float | None,
           scenes: bool, max_gap: float, min_scene: float, query: str | None, summary_model: str | None,
           no_summary: bool, fmt: str, out: Path | None, store: str | None, force: bool, progress_mode: str,
-          **kw: Any) -> None:
+          quiet: bool, **kw: Any) -> None:
     """Describe videos: frames sampled by scene (or --fps), each described with its time, then summarized.
 
     \b
@@ -62,6 +65,10 @@ def video(files: tuple[str, ...], model: str | None, engine: str | None, system:
 
     if fps and scenes:
         raise click.UsageError("choose --fps F or --scenes, not both")
+    if fps:
+        refuse("max_gap", "min_scene", why="is for sampling by scene; --fps samples at a fixed rate")
+    if no_summary:
+        refuse("summary_model", why="writes the summary; --no-summary leaves it out")
     inputs, filters = gather_inputs(files, kw)
     template = task_prompt(kw, "video-frame")
     settings, options = build_settings(kw)
@@ -72,7 +79,9 @@ def video(files: tuple[str, ...], model: str | None, engine: str | None, system:
         paths.append(src.path)
     if out is not None and len(paths) > 1 and not out.is_dir():
         raise InputError(f"{out}: several videos need --out to be an existing folder")
+    output = Output(quiet=quiet, progress=progress_mode, inputs=len(paths))
     eng = open_engine(engine, model, settings)
+    check_engine_flags(eng.name)
     summary_eng = companion_engine(engine, summary_model, settings) if summary_model and not no_summary else None
     # A frame's description depends on the frame and what is asked, not on how frames were chosen: a rerun
     # with another --max-gap reuses every frame at the same time.
@@ -80,7 +89,7 @@ def video(files: tuple[str, ...], model: str | None, engine: str | None, system:
     spec = JobSpec("video", eng, what, options_key(options), store=store, force=force)
     failed = 0
     for path in paths:
-        with PartCache(spec, path) as cache, VideoProgress(path, progress_mode) as progress:
+        with PartCache(spec, path) as cache, VideoProgress(path, output.progress) as progress:
             result = describe_video(path, eng, fps=fps, max_gap=max_gap, min_scene=min_scene, query=query,
                                     prompt=template, summary_engine=summary_eng, summarize=not no_summary,
                                     options=options, system=system, on_frame=progress, cache=cache)
@@ -91,18 +100,17 @@ def video(files: tuple[str, ...], model: str | None, engine: str | None, system:
         else:
             target = out / (path.stem + _SUFFIX[fmt]) if out.is_dir() else out
             target.write_text(text + "\n", encoding="utf-8")
-            click.echo(f"oculo: wrote {target}", err=True)
+            output.note(f"wrote {target}")
         bad = [f for f in result.frames if f.error]
         for f in bad:
-            click.echo(f"oculo: error: {path}: frame at {f.t:.1f} s: {f.error}", err=True)
+            output.error(f"frame at {f.t:.1f} s: {f.error}", str(path))
         if result.error:
-            click.echo(f"oculo: error: {path}: {result.error}", err=True)
+            output.error(result.error, str(path))
         failed += bool(bad or result.error)
         cached = f" ({result.cached} from the store)" if result.cached else ""
-        click.echo(f"oculo: {path.name}: {len(result.scenes)} scene(s), {len(result.frames)} frame(s) described"
-                   f"{cached}; job {job_id}", err=True)
-    if failed:
-        raise SystemExit(1)
+        output.summary(f"{path.name}: {len(result.scenes)} scene(s), {len(result.frames)} frame(s) described"
+                       f"{cached}; job {job_id}")
+    output.finish(failed=failed)
 
 
 class VideoProgress:

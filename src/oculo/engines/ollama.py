@@ -18,6 +18,10 @@ __all__ = ["OllamaEngine", "ollama_host", "ollama_reachable", "default_ollama_mo
 
 # Settings Ollama takes at the top level of a request, not inside "options".
 _TOP_LEVEL = {"keep_alive", "think"}
+# Fields oculo fills from the request itself (top level or in "options"), and where the caller sets them instead.
+_OWN_FIELDS = {"model": "the model (-m)", "messages": "the prompt and images", "stream": "streaming (--stream)",
+               "format": "a schema (--schema)", "options": "separate -o KEY VALUE pairs",
+               "num_predict": "--max-tokens", "temperature": "--temperature", "seed": "--seed", "stop": "--stop"}
 # Families to prefer when the user names no model, best general-purpose first.
 _PREFERRED = ("qwen2.5vl", "gemma3", "llama3.2-vision", "minicpm-v", "qwen2-vl", "llava", "granite3.2-vision", "moondream")
 
@@ -138,6 +142,9 @@ class OllamaEngine(http.ServerEngine):
             options["stop"] = list(o.stop)
         body: dict[str, Any] = {"model": self.model, "messages": messages, "stream": stream}
         for k, v in o.extra.items():
+            if k in _OWN_FIELDS:  # the request's own fields always win; an extra never overrides them
+                raise Unsupported(f"option {k!r} is a field oculo sets itself in the request; "
+                                  f"use {_OWN_FIELDS[k]} instead of -o {k}")
             (body if k in _TOP_LEVEL else options)[k] = v
         if options:
             body["options"] = options

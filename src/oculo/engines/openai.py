@@ -11,13 +11,18 @@ from typing import Any
 import httpx
 from httpx_sse import EventSource, SSEError
 
-from ..errors import EngineError, ModelNotFound
+from ..errors import EngineError, ModelNotFound, Unsupported
 from . import http
 from .base import DEFAULT_MAX_PIXELS, Capabilities, Chunk, Reply, Request, Stats
 
 __all__ = ["OpenAIEngine", "openai_base_url", "default_openai_model"]
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8080/v1"  # llama-server's default
+# Body fields oculo fills from the request itself, and where the caller sets them instead of an extra option.
+_OWN_FIELDS = {"model": "the model (-m)", "messages": "the prompt and images", "stream": "streaming (--stream)",
+               "stream_options": "streaming (--stream)", "max_tokens": "--max-tokens",
+               "max_completion_tokens": "--max-tokens", "temperature": "--temperature", "seed": "--seed",
+               "stop": "--stop", "response_format": "a schema (--schema)"}
 
 
 def openai_base_url(base_url: str | None = None) -> str:
@@ -62,7 +67,13 @@ class OpenAIEngine(http.ServerEngine):
                 content = m.text
             messages.append({"role": m.role, "content": content})
         o = request.options
-        body: dict[str, Any] = {"model": self.model, "messages": messages, "stream": stream}
+        body: dict[str, Any] = {}
+        for key, value in o.extra.items():  # first, so nothing below can be overridden by an extra
+            if key in _OWN_FIELDS:
+                raise Unsupported(f"option {key!r} is a field oculo sets itself in the request; "
+                                  f"use {_OWN_FIELDS[key]} instead of -o {key}")
+            body[key] = value
+        body.update({"model": self.model, "messages": messages, "stream": stream})
         if stream:
             body["stream_options"] = {"include_usage": True}
         if o.max_tokens is not None:
@@ -79,7 +90,6 @@ class OpenAIEngine(http.ServerEngine):
                 "type": "json_schema",
                 "json_schema": {"name": request.schema_name, "schema": request.schema, "strict": True},
             }
-        body.update(o.extra)
         return body
 
     def _raise_for(self, resp: httpx.Response) -> None:

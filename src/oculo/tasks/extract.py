@@ -83,12 +83,13 @@ def _ocr_text(pages: list[Any], ocr_name: str) -> str | None:
 
 
 def _ask_valid(engine: Engine, prompt: str, images: list[ImagePart], schema: dict[str, Any], model_cls: Any,
-               options: Options, stats: Stats, attempts: int) -> tuple[dict[str, Any] | None, str | None, int]:
+               options: Options, stats: Stats, attempts: int,
+               system: str | None = None) -> tuple[dict[str, Any] | None, str | None, int]:
     """One group of pages to one record, retried with the error fed back.
 
     Returns (data, error, attempts). When every attempt broke only the model's own rules (a date that is not
     on the calendar) but matched the JSON schema, the last such record comes back with its error, so the
-    document is reported with warnings instead of being lost.
+    document is reported failed with that error and the record kept for a look, not lost.
     """
     error = None
     kept: dict[str, Any] | None = None
@@ -97,7 +98,8 @@ def _ask_valid(engine: Engine, prompt: str, images: list[ImagePart], schema: dic
         opts = Options(max_tokens=options.max_tokens or 2048, temperature=temperature,
                        seed=options.seed, stop=list(options.stop), extra=dict(options.extra))
         text = prompt + (fill(RETRY, error=error) if error else "")
-        reply: Reply = engine.generate([Request.simple(text, images, options=opts, schema=schema)])[0]
+        reply: Reply = engine.generate([Request.simple(text, images, system=system, options=opts,
+                                                       schema=schema)])[0]
         stats.add(reply.stats)
         error = reply.error
         if error is not None:
@@ -128,7 +130,8 @@ def merge_records(records: list[dict[str, Any]]) -> dict[str, Any]:
 def extract_document(path: str | Path, engine: Engine, schema: str, *, pages: str | None = None,
                      dpi: float | None = None, anchor: str = "auto", pages_per_request: int | None = None,
                      options: Options | None = None, ocr: str = "rapidocr",
-                     attempts: int = len(TEMPERATURES), prompt_template: str = PROMPT) -> ExtractResult:
+                     attempts: int = len(TEMPERATURES), prompt_template: str = PROMPT,
+                     system: str | None = None) -> ExtractResult:
     """`prompt_template` replaces the built-in prompt (a --prompt-file); {name} in it becomes the schema's name."""
     from ..checks import verify
     from ..media.documents import open_document
@@ -152,7 +155,7 @@ def extract_document(path: str | Path, engine: Engine, schema: str, *, pages: st
             prompt += fill(ANCHOR, text=group_text[:ANCHOR_CHARS])
         images = [ImagePart(p.image, f"{Path(source).name} page {p.index + 1}") for p in group]
         data, error, n = _ask_valid(engine, prompt, images, json_schema, model_cls, options or Options(), stats,
-                                    attempts)
+                                    attempts, system)
         used += n
         if data is None:
             return ExtractResult(source, [p.index for p in doc], None, "failed", error=error, attempts=used,
@@ -166,9 +169,10 @@ def extract_document(path: str | Path, engine: Engine, schema: str, *, pages: st
     v = verify(data, document_text(doc, text, anchor_used, ocr), schema=name if name in BUILTIN else "custom")
     result.status = v.status
     result.warnings = v.to_dict()["warnings"]
-    for problem in problems:
-        result.warnings.append({"field": "(record)", "code": "invalid_value", "message": problem})
     if result.warnings and result.status == "ok":
         result.status = "warnings"
+    if problems:  # the record breaks the schema's own rules: kept for a look, but failed, never passed as data
+        result.status = "failed"
+        result.error = "the answer fails the schema's validation: " + "; ".join(problems)
     result.seconds = time.perf_counter() - t0
     return result

@@ -36,14 +36,19 @@ class PageText:
 
 def ocr_document(path: str | Path, engine: str | Engine, *, fmt: str = "text", pages: str | None = None,
                  dpi: float | None = None, options: Options | None = None,
-                 prompt: str | None = None) -> list[PageText]:
-    """Each chosen page's text; `prompt` replaces a vision model's built-in transcription prompt."""
+                 prompt: str | None = None, system: str | None = None) -> list[PageText]:
+    """Each chosen page's text; `prompt` replaces a vision model's built-in transcription prompt, `system`
+    is sent as the system prompt (vision models only: a classic engine has no prompt and refuses one)."""
     from ..media.documents import open_document
 
     source = str(path)
     if isinstance(engine, str):
         from ..engines.ocr import get_ocr_engine
+        from ..errors import Unsupported
 
+        if system or (options is not None and options != Options()):
+            raise Unsupported(f"{engine} is classic OCR: it takes no system prompt or generation options; "
+                              "read with a vision model to use them")
         reader = get_ocr_engine(engine)
         # Classic OCR wants resolution, not a VLM's pixel budget: about 200 dpi reads small print reliably.
         doc = open_document(path, pages=pages, dpi=dpi or 200, max_pixels=40_000_000)
@@ -54,12 +59,12 @@ def ocr_document(path: str | Path, engine: str | Engine, *, fmt: str = "text", p
         return out
     caps = engine.capabilities()
     doc = open_document(path, pages=pages, dpi=dpi, max_pixels=caps.max_pixels, min_side=caps.min_side)
-    opts = options or Options()
-    if opts.temperature is None:
-        opts = opts.with_defaults(max_tokens=4096, temperature=0.0)
+    # A page of text needs room: the 4096 default holds whatever else the caller set (a --temperature alone
+    # must not fall back to the engine's short default).
+    opts = (options or Options()).with_defaults(max_tokens=4096, temperature=0.0)
     prompt = prompt or PROMPTS["markdown" if fmt == "markdown" else "text"]
     requests = [Request.simple(prompt, [ImagePart(p.image, f"{Path(source).name} page {p.index + 1}")],
-                               options=opts) for p in doc]
+                               system=system, options=opts) for p in doc]
     replies = engine.generate(requests)  # every page in one batch: the engine keeps itself busy
     return [PageText(source, p.index + 1, r.text.strip(), engine=f"{r.engine}:{r.model}", stats=r.stats)
             for p, r in zip(doc, replies)]
