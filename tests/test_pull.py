@@ -11,8 +11,8 @@ import json
 import httpx
 import pytest
 
+from oculo.engines.pull import PullEvent, hf_pull, ollama_pull
 from oculo.errors import EngineError, ModelNotFound
-from oculo.models.pull import PullEvent, hf_pull, ollama_pull
 
 from .conftest import cli_env
 from .test_e2e import oculo

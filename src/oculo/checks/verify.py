@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from ..schemas import BUILTIN
 from .grounding import check_grounding, index_document
 from .numbers import Finding, check_arithmetic, parse_number
 from .plausibility import check_plausibility
@@ -155,8 +156,6 @@ def _verify_any(data: Any, text: str | None, today: date | None) -> Verification
 
 def verify(data: Any, text: str | None, *, schema: str = "invoice", today: date | None = None) -> Verification:
     """Check an extraction: arithmetic, grounding in `text` (skipped when None or blank), plausibility."""
-    from ..schemas import BUILTIN  # here, not at the top: the schemas import this package's number parser
-
     if schema not in BUILTIN:
         return _verify_any(data, text, today)
     model, layout = BUILTIN[schema], _LAYOUT[schema]

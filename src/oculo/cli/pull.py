@@ -12,7 +12,7 @@ from ..errors import OculoError
 def _ollama_progress(tag: str, host: str | None) -> None:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-    from ..models.pull import PullEvent, ollama_pull
+    from ..engines.pull import PullEvent, ollama_pull
 
     if not sys.stderr.isatty():  # logs get one line per status change, not a redrawn bar
         seen: set[str] = set()
@@ -52,7 +52,7 @@ def pull(name: str, engine: str, ollama_host: str | None) -> None:
     """Download model NAME: a catalog id (see `oculo models`), an Ollama tag, or a Hugging Face repo id."""
     from ..engines.ollama import ollama_reachable
     from ..models.catalog import find
-    from ..models.pull import hf_pull
+    from ..engines.pull import hf_pull
 
     spec = find(name)
     if engine == "auto":

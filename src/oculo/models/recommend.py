@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..engines.base import DEFAULT_MAX_PIXELS
+from ..media.images import DEFAULT_MAX_PIXELS
 from .catalog import ModelSpec, find
 from .memory import DEFAULT_CONTEXT, estimate
 
