@@ -13,7 +13,6 @@ Checks are skipped when their inputs are missing: the status reports contradicti
 
 from __future__ import annotations
 
-import math
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any

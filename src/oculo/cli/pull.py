@@ -51,8 +51,8 @@ def _ollama_progress(tag: str, host: str | None) -> None:
 def pull(name: str, engine: str, ollama_host: str | None) -> None:
     """Download model NAME: a catalog id (see `oculo models`), an Ollama tag, or a Hugging Face repo id."""
     from ..engines.ollama import ollama_reachable
-    from ..models.catalog import find
     from ..engines.pull import hf_pull
+    from ..models.catalog import find
 
     spec = find(name)
     if engine == "auto":
