@@ -159,7 +159,7 @@ def job_spec(task: str, engine: Any, prompt_or_schema: Any, options: Options, se
 
     return JobSpec(task, engine, prompt_or_schema, options_key(options), store=kw.pop("store", None),
                    force=kw.pop("force", False), concurrency=kw.pop("concurrency", None),
-                   batch_size=settings.batch_size, progress=kw.pop("progress", "auto"))
+                   progress=kw.pop("progress", "auto"), command=list(sys.argv))
 
 
 def report_summary(summary: Any, job_id: int) -> None:

@@ -77,7 +77,7 @@ def ocr(files: tuple[str, ...], model: str | None, engine: str | None, system: s
     paths = _files(files, kw, pages)
     writer = ResultWriter(out)
     settings, options = build_settings(kw)
-    reader: Any = engine if engine in CLASSIC else open_engine(engine, model, settings)
+    reader = open_engine(engine, model, settings)
     # What changes the text: the prompt for a vision model, the resolution for all. The display format of
     # classic OCR does not, so its text, json and markdown runs share their cache.
     what = {"dpi": dpi, **({"prompt": template} if template else {})}

@@ -37,22 +37,25 @@ class PageText:
 def ocr_document(path: str | Path, engine: str | Engine, *, fmt: str = "text", pages: str | None = None,
                  dpi: float | None = None, options: Options | None = None,
                  prompt: str | None = None) -> list[PageText]:
-    """Each chosen page's text; `prompt` replaces a vision model's built-in transcription prompt."""
+    """Each chosen page's text; `prompt` replaces a vision model's built-in transcription prompt.
+
+    `engine` is an engine, or the name of a classic one ("rapidocr", "tesseract").
+    """
+    from ..engines.ocr import OCR_DPI, OcrEngine, get_ocr_engine
     from ..media.documents import open_document
 
     source = str(path)
     if isinstance(engine, str):
-        from ..engines.ocr import get_ocr_engine
-
-        reader = get_ocr_engine(engine)
+        engine = get_ocr_engine(engine)
+    caps = engine.capabilities()
+    if isinstance(engine, OcrEngine):  # its own reader: lines with boxes and confidences, which a model has not
         # Classic OCR wants resolution, not a VLM's pixel budget: about 200 dpi reads small print reliably.
-        doc = open_document(path, pages=pages, dpi=dpi or 200, max_pixels=40_000_000)
+        doc = open_document(path, pages=pages, dpi=dpi or OCR_DPI, max_pixels=caps.max_pixels)
         out = []
         for p in doc:
-            page = reader.read(p.image)
-            out.append(PageText(source, p.index + 1, page.text, page.to_dict().get("lines", []), reader.name))
+            page = engine.read(p.image)
+            out.append(PageText(source, p.index + 1, page.text, page.to_dict().get("lines", []), engine.name))
         return out
-    caps = engine.capabilities()
     doc = open_document(path, pages=pages, dpi=dpi, max_pixels=caps.max_pixels, min_side=caps.min_side)
     opts = options or Options()
     if opts.temperature is None:
