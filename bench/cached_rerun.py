@@ -54,7 +54,7 @@ def main() -> None:
         src = str(Path(__file__).resolve().parents[1] / "src")
         env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "") if "PYTHONPATH" in env else src
         cmd = ["-m", "oculo", "describe", str(images), "--engine", "transformers", "-m", model,
-               "--max-tokens", "1", "--progress", "off"]
+               "--max-tokens", "1", "--batch-size", "32", "--progress", "off"]
 
         first_s, first = run([sys.executable, *cmd], env)
         rerun_s, rerun = run([sys.executable, *cmd], env)
