@@ -59,7 +59,8 @@ def main() -> None:
         first_s, first = run([sys.executable, *cmd], env)
         rerun_s, rerun = run([sys.executable, *cmd], env)
         _, traced = run([sys.executable, "-X", "importtime", *cmd], env)
-        imported = {line.split("|")[-1].strip() for line in traced.stderr.splitlines() if line.startswith("import time:")}
+        imported = {line.split("|")[-1].strip() for line in traced.stderr.splitlines()
+                    if line.startswith("import time:")}
         torch_imported = "torch" in imported
 
         same = first.stdout == rerun.stdout
