@@ -17,7 +17,7 @@ import time
 import pytest
 
 from oculo.batch import Item, Progress, Result, RunSummary, Store, content_hash, item_key, run_items
-from oculo.errors import EngineUnavailable
+from oculo.errors import EngineUnreachable
 
 
 def make_items(n: int, task: str = "ask") -> list[Item]:
@@ -134,21 +134,21 @@ def test_transient_errors_are_retried(store):
     assert s.results[2].error == "server busy"
 
 
-def test_raised_errors_fail_the_batch_and_unavailable_is_transient(store):
+def test_raised_errors_fail_the_batch_and_unreachable_is_transient(store):
     items = make_items(4)
     state = {"calls": 0}
 
     def work(payloads):
         state["calls"] += 1
         if state["calls"] == 1:
-            raise EngineUnavailable("ollama is not running")
+            raise EngineUnreachable("ollama is not running")
         if b"file-3" in payloads:
             raise ValueError("corrupt")
         return [Result({"ok": True}) for _ in payloads]
 
     s = run_items(items, work, store=store, job_id=store.create_job("s"), retries=2, backoff_s=0)
     assert (s.done, s.failed) == (3, 1)
-    assert s.results[3].error == "ValueError: corrupt"
+    assert s.results[3].error == "unexpected failure (corrupt); rerun with --debug and report it"
 
 
 def test_duplicate_keys_run_once(store):

@@ -19,7 +19,7 @@ from PIL import Image
 from oculo.engines import ImagePart, Options, Request
 from oculo.engines.ollama import OllamaEngine, ollama_host
 from oculo.engines.openai import OpenAIEngine
-from oculo.errors import EngineError, EngineUnavailable, ModelNotFound, Unsupported
+from oculo.errors import EngineError, EngineUnreachable, ModelNotFound, Unsupported
 
 SHOW_VISION = {"capabilities": ["completion", "vision"], "details": {"family": "qwen25vl"}}
 
@@ -150,7 +150,7 @@ def test_ollama_schema_violation_marks_only_that_item():
 
 def test_ollama_unreachable_is_one_line():
     eng = OllamaEngine("m", host="127.0.0.1:9")  # discard port: nothing listens
-    with pytest.raises(EngineUnavailable) as ei:
+    with pytest.raises(EngineUnreachable) as ei:
         eng.generate([Request.simple("hi")])
     assert "\n" not in str(ei.value) and "ollama serve" in str(ei.value)
 

@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from oculo.engines.ocr import OcrEngine, OcrPage, RapidOcrEngine, TesseractEngine, get_ocr_engine, parse_tesseract_tsv
 from oculo.engines.ocr_layout import Line, Word, assemble_lines
-from oculo.errors import EngineUnavailable
+from oculo.errors import NotInstalled, Unsupported
 
 INVOICES = Path(__file__).parents[2] / "shared" / "data" / "invoices"
 FONTS = [Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"), Path("/Library/Fonts/Arial.ttf"),
@@ -128,26 +128,26 @@ def test_parse_tesseract_tsv() -> None:
 # -- engine lookup and missing backends ---------------------------------------------------------------------------
 
 def test_unknown_engine() -> None:
-    with pytest.raises(EngineUnavailable, match=r"^unknown OCR engine 'easyocr'; choose rapidocr or tesseract$"):
+    with pytest.raises(Unsupported, match=r"^unknown OCR engine 'easyocr'; choose rapidocr or tesseract$"):
         get_ocr_engine("easyocr")
 
 
 def test_missing_tesseract(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "")
-    with pytest.raises(EngineUnavailable) as e:
+    with pytest.raises(NotInstalled) as e:
         TesseractEngine()
     assert str(e.value) == "tesseract is not installed; apt-get install tesseract-ocr (or brew install tesseract)"
 
 
 @needs_tesseract
 def test_missing_tesseract_language() -> None:
-    with pytest.raises(EngineUnavailable, match=r"no zzz language data .*apt-get install tesseract-ocr-zzz"):
+    with pytest.raises(NotInstalled, match=r"no zzz language data .*apt-get install tesseract-ocr-zzz"):
         TesseractEngine(lang="eng+zzz")
 
 
 def test_missing_rapidocr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "rapidocr", None)
-    with pytest.raises(EngineUnavailable, match=r"rapidocr is not installed .*pip install 'oculo\[ocr\]'"):
+    with pytest.raises(NotInstalled, match=r"rapidocr is not installed .*pip install 'oculo\[ocr\]'"):
         RapidOcrEngine()
 
 

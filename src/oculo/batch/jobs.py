@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engines import Engine, ImagePart, Options, Request
-from ..errors import EngineUnavailable, OculoError
+from ..errors import OculoError, is_transient
 from .progress import Progress
 from .runner import Item, Result, RunSummary, run_items
 from .store import Store, content_hash, file_hash, item_key, job_signature
@@ -59,8 +59,9 @@ class JobSpec:
 
 
 def _transient(e: BaseException) -> bool:
-    # A server that is down or busy may come back; a bad input or a refused request will not.
-    return isinstance(e, EngineUnavailable) or getattr(e, "transient", False)
+    # A server that is down, busy or slow may come back (re-raised so the runner retries the batch); a bad input,
+    # a missing program or a refused request will not (recorded as the item's error at once).
+    return is_transient(e)
 
 
 def _run(spec: JobSpec, items: list[Item], work: Callable[[list[Any]], Sequence[Result]],

@@ -13,7 +13,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import EngineUnavailable
+from ..errors import is_transient, one_line, without_source
 from .store import Store
 
 __all__ = ["Item", "Result", "RunSummary", "Work", "run_items"]
@@ -56,12 +56,15 @@ Work = Callable[[list[Any]], Sequence[Result]]
 
 
 def _call(work: Work, payloads: list[Any]) -> list[Result]:
-    """One call of `work`; a raised exception becomes an error for every item of the batch."""
+    """One call of `work`; a raised exception becomes an error for every item of the batch.
+
+    Only a transient exception (server down, busy, slow: `errors.is_transient`) is marked for a retry; a bad
+    input, a missing program or a refusal fails the same way every time, so it is not.
+    """
     try:
         results = list(work(payloads))
     except Exception as e:  # noqa: BLE001 - one bad batch must not stop the job
-        transient = isinstance(e, EngineUnavailable) or getattr(e, "transient", False)
-        return [Result(None, f"{type(e).__name__}: {e}", {}, transient) for _ in payloads]
+        return [Result(None, one_line(e), {}, is_transient(e)) for _ in payloads]
     if len(results) != len(payloads):
         msg = f"work returned {len(results)} results for {len(payloads)} items"
         return [Result(None, msg, {}, False) for _ in payloads]
@@ -153,6 +156,8 @@ def run_items(items: Sequence[Item], work: Work, *, store: Store, job_id: int, c
             for fut in completed:
                 batch = inflight.pop(fut)
                 for it, result in zip(batch, fut.result()):
+                    if result.error is not None:  # listings print the source beside the error: name it once
+                        result.error = without_source(" ".join(result.error.split()), it.source)
                     status = "done" if result.error is None else "failed"
                     store.record(job_id, it.key, it.source, it.part, status, result.output, result.error,
                                  result.attempts, result.stats)

@@ -153,6 +153,7 @@ class Capabilities:
     batch: int = 1  # requests one generate() call runs together (in-process batching)
     max_pixels: int = DEFAULT_MAX_PIXELS  # resize budget for one image
     min_side: int = 28  # pad smaller images (Qwen-family models crash below 28 px)
+    max_aspect: float = 200.0  # pad the short side of slivers beyond this ratio (Qwen-family processors refuse them)
 
 
 class Engine(ABC):
@@ -273,8 +274,9 @@ def validate_output(text: str, schema: dict[str, Any]) -> Any:
     try:
         data = json.loads(text)  # strict=True by default: raw control characters inside strings fail
     except json.JSONDecodeError as e:
-        hint = " (the reply was cut off: raise --max-tokens)" if text.strip() and not text.rstrip().endswith(("}", "]")) else ""
-        raise SchemaViolation(f"reply is not valid JSON: {e.msg} at char {e.pos}{hint}") from None
+        hint = "; the reply was cut off: raise --max-tokens" if text.strip() and not text.rstrip().endswith(("}", "]")) else ""
+        # json's own wording ends in "at" for some errors ("Unterminated string starting at"): no "at at".
+        raise SchemaViolation(f"reply is not valid JSON ({e.msg}: char {e.pos}){hint}") from None
     validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     errors = sorted(validator_cls(schema).iter_errors(data), key=lambda err: list(err.absolute_path))
     if errors:

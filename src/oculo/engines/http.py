@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from ..errors import EngineError, EngineUnavailable
+from ..errors import EngineBusy, EngineError, EngineTimeout, EngineUnreachable, Transient
 from .base import Engine, Reply, Request
 
 T = TypeVar("T")
@@ -20,7 +20,12 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=600.0, write=60.0, pool=600.0)
 
 
-class Busy(EngineError):
+# Statuses that say "not now" rather than "never": the server (or a proxy before it) is full, overloaded or
+# restarting. The same request may well succeed a moment later.
+BUSY_STATUS = (429, 502, 503, 504)
+
+
+class Busy(EngineBusy):
     """The server said its queue is full (503) or asked us to slow down (429): retried, then reported."""
 
     def __init__(self, where: str, status: int) -> None:
@@ -57,8 +62,24 @@ def error_text(response: httpx.Response) -> str:
     return str(err)
 
 
-def unreachable(what: str, url: str, e: Exception, fix: str) -> EngineUnavailable:
-    return EngineUnavailable(f"cannot reach {what} at {url} ({type(e).__name__}); {fix}")
+def unreachable(what: str, url: str, e: Exception, fix: str) -> Transient:
+    """A transport failure in words: a server that timed out is slow (wait or raise the timeout), else it is down."""
+    if isinstance(e, httpx.TimeoutException) and not isinstance(e, httpx.ConnectTimeout):
+        return EngineTimeout(f"{what} at {url} did not answer in time; try again when it is less busy")
+    return EngineUnreachable(f"cannot reach {what} at {url} ({_reason(e)}); {fix}")
+
+
+def dropped(where: str, e: Exception) -> Transient:
+    """The connection failed after the request was sent: the server crashed, restarted or timed out mid-reply."""
+    if isinstance(e, httpx.TimeoutException):
+        return EngineTimeout(f"{where} stopped answering mid-reply; try again when it is less busy")
+    return EngineUnreachable(f"{where} dropped the connection mid-reply ({_reason(e)}); check that it is still running")
+
+
+def _reason(e: Exception) -> str:
+    # httpx's own words ("[Errno 111] Connection refused") say more than its class name, and leak no class names.
+    text = " ".join(str(e).split())
+    return text[:200] or "no answer"
 
 
 def fan_out(fn: Callable[[T], Any], items: Sequence[T], workers: int) -> list[Any]:

@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ..errors import EngineError, EngineUnavailable, ModelNotFound
+from ..errors import EngineError, ModelNotFound, NotInstalled, Unsupported
 from .base import DEFAULT_MAX_PIXELS, Capabilities, Chunk, Engine, Message, Reply, Request, Stats
 
 __all__ = ["TransformersEngine", "pick_device", "pick_dtype"]
@@ -29,7 +29,7 @@ def _torch():
         import torch
         import transformers  # noqa: F401
     except ImportError as e:
-        raise EngineUnavailable(
+        raise NotInstalled(
             f"the in-process engine needs torch and transformers ({e.name} is missing); "
             "install them with `pip install 'oculo[local]'`"
         ) from None
@@ -99,8 +99,8 @@ class TransformersEngine(Engine):
         # Torch loads with the model, not here: a run whose items are all cached never imports it.
         for module in ("torch", "transformers"):
             if importlib.util.find_spec(module) is None:
-                raise EngineUnavailable(f"the in-process engine needs torch and transformers ({module} is missing); "
-                                        "install them with `pip install 'oculo[local]'`")
+                raise NotInstalled(f"the in-process engine needs torch and transformers ({module} is missing); "
+                                   "install them with `pip install 'oculo[local]'`")
         self._device, self._dtype = device, dtype
         self.trust_remote_code = trust_remote_code
         self.batch_size = max(1, batch_size)
@@ -244,10 +244,13 @@ class TransformersEngine(Engine):
         try:
             inputs = loaded.processor(**kwargs)
         except Exception as e:
+            # The processor checks shapes and content deterministically: the same input is refused every time.
+            reason = " ".join(str(e).split())[:300] or "no reason given"
             if not any(images):  # PaliGemma's processor refuses a prompt without an image
-                raise EngineError(f"model {self.model!r}: the processor rejected a prompt without images; "
-                                  f"this model may need an image with every request ({e})") from None
-            raise EngineError(f"model {self.model!r}: the processor rejected the input: {e}") from None
+                raise Unsupported(f"model {self.model!r}: the processor rejected a prompt without images; "
+                                  f"this model may need an image with every request ({reason})") from None
+            raise Unsupported(f"model {self.model!r}: the processor rejected the image ({reason}); "
+                              "crop or resize the image, or try another model") from None
         # Training-only outputs (PaliGemma's processor returns `labels`) must not reach generate();
         # everything else (token_type_ids, cross_attention_mask, aspect ratios, ...) is the model's.
         for key in _TRAINING_ONLY_INPUTS:
@@ -315,9 +318,24 @@ class TransformersEngine(Engine):
         for idxs in groups.values():
             for start in range(0, len(idxs), self.batch_size):
                 chunk = idxs[start:start + self.batch_size]
-                for i, rep in zip(chunk, self._run_batch(loaded, [requests[i] for i in chunk])):
+                for i, rep in zip(chunk, self._run_batch_or_each(loaded, [requests[i] for i in chunk])):
                     replies[i] = rep
         return [r for r in replies if r is not None]
+
+    def _run_batch_or_each(self, loaded: _Loaded, batch: list[Request]) -> list[Reply]:
+        """One batch; when the processor refuses it, each request alone, so only the refused one fails."""
+        try:
+            return self._run_batch(loaded, batch)
+        except Unsupported:
+            if len(batch) == 1:
+                raise
+        replies = []
+        for request in batch:
+            try:
+                replies.extend(self._run_batch(loaded, [request]))
+            except Unsupported as e:
+                replies.append(Reply("", self.model, self.name, Stats(), finish_reason="error", error=str(e)))
+        return replies
 
     def _run_batch(self, loaded: _Loaded, batch: list[Request]) -> list[Reply]:
         torch = _torch()

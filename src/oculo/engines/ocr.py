@@ -27,7 +27,7 @@ from typing import Any
 
 from PIL import Image
 
-from ..errors import EngineError, EngineUnavailable
+from ..errors import EngineError, NotInstalled, Unsupported
 from .base import Capabilities, Chunk, Engine, Reply, Request, Stats
 from .ocr_layout import Box, Line, Word, assemble_lines
 
@@ -112,8 +112,8 @@ class RapidOcrEngine(OcrEngine):
         super().__init__()
         for module in ("rapidocr", "onnxruntime"):
             if importlib.util.find_spec(module) is None:
-                raise EngineUnavailable(f"rapidocr is not installed ({module}); pip install 'oculo[ocr]' "
-                                        "(rapidocr and onnxruntime)")
+                raise NotInstalled(f"rapidocr is not installed ({module}); pip install 'oculo[ocr]' "
+                                   "(rapidocr and onnxruntime)")
         self._params: dict[str, Any] = {"Global.log_level": "error", "Global.text_score": text_score}
         if threads:
             self._params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
@@ -128,8 +128,8 @@ class RapidOcrEngine(OcrEngine):
 
                 self._ocr = RapidOCR(params=self._params)
             except Exception as e:  # noqa: BLE001 - missing onnxruntime, unreadable models: say which, in one line
-                raise EngineUnavailable(f"rapidocr cannot start ({_one_line(e)}); reinstall it: "
-                                        "pip install --force-reinstall rapidocr onnxruntime") from None
+                raise NotInstalled(f"rapidocr cannot start ({_one_line(e)}); reinstall it: "
+                                   "pip install --force-reinstall rapidocr onnxruntime") from None
         return self._ocr
 
     def read(self, image: Image.Image) -> OcrPage:
@@ -163,14 +163,14 @@ class TesseractEngine(OcrEngine):
         self.parallel = max(1, os.cpu_count() or 1)
         self.binary = binary or shutil.which("tesseract")
         if not self.binary:
-            raise EngineUnavailable(TESSERACT_MISSING)
+            raise NotInstalled(TESSERACT_MISSING)
         self.lang, self.psm, self.timeout = lang, psm, timeout
         installed = self._languages()
         missing = [code for code in lang.split("+") if code not in installed]
         if missing:
             have = ", ".join(sorted(installed)) or "none"
-            raise EngineUnavailable(f"tesseract has no {'+'.join(missing)} language data (installed: {have}); "
-                                    f"apt-get install tesseract-ocr-{missing[0]} (or brew install tesseract-lang)")
+            raise NotInstalled(f"tesseract has no {'+'.join(missing)} language data (installed: {have}); "
+                               f"apt-get install tesseract-ocr-{missing[0]} (or brew install tesseract-lang)")
 
     def _run(self, args: list[str], data: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         # With OpenMP, tesseract spins several threads per page and is 2-3x slower on a small machine; one is best.
@@ -179,8 +179,9 @@ class TesseractEngine(OcrEngine):
             return subprocess.run([self.binary, *args], input=data, capture_output=True, env=env,
                                   timeout=self.timeout, check=False)
         except FileNotFoundError:
-            raise EngineUnavailable(TESSERACT_MISSING) from None
+            raise NotInstalled(TESSERACT_MISSING) from None
         except subprocess.TimeoutExpired:
+            # Not transient: the same page takes as long again, so a retry would only triple the wait.
             raise EngineError(f"tesseract took over {self.timeout:g} s on one page; shrink the image or lower --dpi") \
                 from None
 
@@ -237,10 +238,10 @@ def get_ocr_engine(name: str, **options: Any) -> OcrEngine:
             elif key[0] == "tesseract":
                 engine = TesseractEngine(**options)
             else:
-                raise EngineUnavailable(f"unknown OCR engine {name!r}; choose {' or '.join(OCR_ENGINES)}")
+                raise Unsupported(f"unknown OCR engine {name!r}; choose {' or '.join(OCR_ENGINES)}")
             _CACHE[key] = engine
         return engine
 
 
 def _one_line(e: BaseException) -> str:
-    return (" ".join(str(e).split()) or type(e).__name__)[:200]
+    return (" ".join(str(e).split()) or "no details")[:200]

@@ -74,7 +74,7 @@ class OllamaEngine(http.ServerEngine):
                 except httpx.TransportError as e:
                     raise http.unreachable("Ollama", self.host, e,
                                            "start it with `ollama serve` or point OLLAMA_HOST at it") from None
-                if resp.status_code in (429, 503):
+                if resp.status_code in http.BUSY_STATUS:
                     resp.close()
                     raise http.Busy(self.where, resp.status_code)
                 if resp.status_code == 404:
@@ -179,7 +179,7 @@ class OllamaEngine(http.ServerEngine):
                     yield Chunk("", self._reply("".join(parts), obj, ttft, time.perf_counter() - t0))
                     return
         except httpx.TransportError as e:
-            raise EngineError(f"Ollama at {self.host} dropped the connection mid-reply ({type(e).__name__})") from None
+            raise http.dropped(self.where, e) from None
         finally:
             resp.close()
         raise EngineError(f"Ollama at {self.host} ended the stream without a final message")

@@ -83,7 +83,7 @@ class OpenAIEngine(http.ServerEngine):
         return body
 
     def _raise_for(self, resp: httpx.Response) -> None:
-        if resp.status_code in (429, 503):
+        if resp.status_code in http.BUSY_STATUS:
             resp.close()
             raise http.Busy(self.where, resp.status_code)
         if resp.status_code < 400:
@@ -141,8 +141,7 @@ class OpenAIEngine(http.ServerEngine):
                         parts.append(piece)
                         yield Chunk(piece)
         except httpx.TransportError as e:
-            raise EngineError(f"the server at {self.base_url} dropped the connection mid-reply "
-                              f"({type(e).__name__})") from None
+            raise http.dropped(self.where, e) from None
         except (SSEError, json.JSONDecodeError) as e:
             raise EngineError(f"the server at {self.base_url} sent a malformed stream: {e}") from None
         finally:

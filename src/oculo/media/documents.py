@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from PIL import Image, ImageOps
 
 from ..errors import InputError
-from .images import MAX_SOURCE_PIXELS, RESAMPLE, ImageLimits, decode, fit_size, pad_to_min_side, to_rgb
+from .images import MAX_SOURCE_PIXELS, RESAMPLE, ImageLimits, decode, fit_size, pad_to_fit, to_rgb
 from .sources import Source
 
 __all__ = ["Page", "parse_pages", "page_numbers", "open_document", "text_layer", "has_text_layer", "is_pdf"]
@@ -241,7 +241,7 @@ def _render(page, w_pt: float, h_pt: float, dpi: float | None, limits: ImageLimi
         img = img.convert("RGB")
     if img.size != target:
         img = img.resize(target, RESAMPLE, reducing_gap=3.0)
-    return pad_to_min_side(img, limits.min_side), round(final_dpi, 2)
+    return pad_to_fit(img, limits), round(final_dpi, 2)
 
 
 def _page_text(page) -> str:
@@ -277,15 +277,16 @@ def _tiff_pages(data: bytes, name: str, spec: str | None, limits: ImageLimits) -
     out = []
     with Image.open(io.BytesIO(data)) as img:
         for i in parse_pages(spec, count, name):
-            out.append(Page(name, i, _tiff_frame(img, i, f"{name} page {i + 1}", limits)))
+            out.append(Page(name, i, _tiff_frame(img, i, name, limits)))
     return out
 
 
-def _tiff_frame(img: Image.Image, index: int, label: str, limits: ImageLimits) -> Image.Image:
+def _tiff_frame(img: Image.Image, index: int, name: str, limits: ImageLimits) -> Image.Image:
+    # Messages start with the file's name alone, so a listing that prints the source beside them can drop it.
     try:
         img.seek(index)
         if img.width * img.height > MAX_SOURCE_PIXELS:
-            raise InputError(f"{label}: frame has {img.width * img.height:,} pixels, over the "
+            raise InputError(f"{name}: page {index + 1} has {img.width * img.height:,} pixels, over the "
                              f"{MAX_SOURCE_PIXELS:,}-pixel safety limit; downscale it first")
         img.load()
         # Pillow >= 13 turns TIFF frames upright on load and drops the tag; older versions leave that to us.
@@ -293,13 +294,13 @@ def _tiff_frame(img: Image.Image, index: int, label: str, limits: ImageLimits) -
     except InputError:
         raise
     except Exception as e:  # noqa: BLE001 - Pillow's TIFF decoders raise many types on damaged frames
-        raise InputError(f"{label}: cannot decode this TIFF frame ({_reason(e)}); re-export the file") from None
-    frame = to_rgb(frame, label)
+        raise InputError(f"{name}: cannot decode TIFF page {index + 1} ({_reason(e)}); re-export the file") from None
+    frame = to_rgb(frame, name)
     size = fit_size(frame.size, limits)
     if size != frame.size:
         frame = frame.resize(size, RESAMPLE, reducing_gap=3.0)
-    return pad_to_min_side(frame, limits.min_side)
+    return pad_to_fit(frame, limits)
 
 
 def _reason(e: BaseException) -> str:
-    return (" ".join(str(e).split()) or type(e).__name__)[:200]
+    return (" ".join(str(e).split()) or "no details")[:200]

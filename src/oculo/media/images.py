@@ -26,8 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "ImageLimits", "ImagePart", "MAX_SOURCE_PIXELS", "decode", "encode", "fit_size", "load",
-    "load_all", "to_base64", "to_data_uri",
-    "pad_to_min_side", "to_rgb",
+    "load_all", "to_base64", "to_data_uri", "pad_to_min_side", "pad_to_fit", "to_rgb",
 ]
 
 # About what Ollama feeds Qwen2.5-VL; more costs tokens, rarely accuracy.
@@ -86,21 +85,29 @@ class _HasImageLimits(Protocol):
     @property
     def min_side(self) -> int: ...
 
+    @property
+    def max_aspect(self) -> float: ...
+
 
 @dataclass(frozen=True)
 class ImageLimits:
-    """What one image may cost the model: a pixel budget, and the smallest side it accepts."""
+    """What one image may cost the model: a pixel budget, the smallest side and the most elongated shape it accepts.
+
+    An image outside the shape limits is padded onto white rather than refused: a processor that rejects a
+    sliver (Qwen2-VL: "aspect ratio must be smaller than 200") reads the padded one fine.
+    """
 
     max_pixels: int = DEFAULT_MAX_PIXELS
     min_side: int = 28
+    max_aspect: float = 200.0  # long side / short side; Qwen-family processors refuse beyond 200
 
     def __post_init__(self) -> None:
-        if self.max_pixels < 1 or self.min_side < 1:
-            raise ValueError(f"image limits must be positive, got {self}")
+        if self.max_pixels < 1 or self.min_side < 1 or self.max_aspect < 1:
+            raise ValueError(f"image limits must be positive (and max_aspect at least 1), got {self}")
 
     @classmethod
     def from_capabilities(cls, caps: _HasImageLimits) -> ImageLimits:
-        return cls(max_pixels=caps.max_pixels, min_side=caps.min_side)
+        return cls(max_pixels=caps.max_pixels, min_side=caps.min_side, max_aspect=caps.max_aspect)
 
 
 def decode(data: bytes, name: str, limits: ImageLimits | None = None) -> Image.Image:
@@ -118,23 +125,37 @@ def decode(data: bytes, name: str, limits: ImageLimits | None = None) -> Image.I
     # Rotating after the resize moves a quarter of the pixels; the pixel budget does not care about orientation.
     if orientation in _TRANSPOSE:
         img = img.transpose(_TRANSPOSE[orientation])
-    return pad_to_min_side(img, limits.min_side)
+    return pad_to_fit(img, limits)
+
+
+def padded_size(size: tuple[int, int], limits: ImageLimits) -> tuple[int, int]:
+    """The canvas `pad_to_fit` puts an image of `size` on: sides at least `min_side`, aspect within `max_aspect`."""
+    w, h = max(size[0], limits.min_side), max(size[1], limits.min_side)
+    # Round the short side up: 8000/200 = 40 exactly passes a "smaller than 200" check only with the ceiling.
+    w = max(w, math.ceil(h / limits.max_aspect))
+    h = max(h, math.ceil(w / limits.max_aspect))
+    return w, h
 
 
 def fit_size(size: tuple[int, int], limits: ImageLimits) -> tuple[int, int]:
-    """The largest same-aspect size whose area, after padding to `min_side`, stays within `max_pixels`."""
+    """The largest same-aspect size whose area, after padding (`padded_size`), stays within `max_pixels`."""
     w, h = size
-    budget, side = limits.max_pixels, limits.min_side
+    budget = limits.max_pixels
     if w * h > budget:
         scale = math.sqrt(budget / (w * h))
         w, h = max(1, int(w * scale)), max(1, int(h * scale))
-    # A sliver (say 20000x3) would be padded up to min_side and blow the budget, so shrink its long side instead.
-    if h < side and w * side > budget:
-        w = max(1, budget // side)
-        h = max(1, round(size[1] * w / size[0]))
-    if w < side and h * side > budget:
-        h = max(1, budget // side)
-        w = max(1, round(size[0] * h / size[1]))
+    # A sliver (say 20000x3) padded up to min_side or to max_aspect would blow the budget: shrink its long side.
+    pw, ph = padded_size((w, h), limits)
+    if pw * ph > budget:
+        long_, short = max(size), min(size)
+        target = min(long_, budget // limits.min_side, math.isqrt(int(budget * limits.max_aspect)))
+        while target > 1:
+            s = max(1, round(short * target / long_))
+            w, h = (target, s) if size[0] >= size[1] else (s, target)
+            pw, ph = padded_size((w, h), limits)
+            if pw * ph <= budget:
+                break
+            target -= max(1, target // 100)
     return w, h
 
 
@@ -218,7 +239,7 @@ def _signature(data: bytes) -> str | None:
 
 
 def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split()) or type(e).__name__
+    text = " ".join(str(e).split()) or "no details"
     return text[:200]
 
 
@@ -283,11 +304,19 @@ def _cmyk_to_rgb(img: Image.Image) -> Image.Image:
 
 
 def pad_to_min_side(img: Image.Image, min_side: int) -> Image.Image:
-    w, h = img.size
-    if w >= min_side and h >= min_side:
+    return _pad(img, (max(img.width, min_side), max(img.height, min_side)))
+
+
+def pad_to_fit(img: Image.Image, limits: ImageLimits) -> Image.Image:
+    """Centre `img` on white so no side is under `min_side` and the aspect ratio stays within `max_aspect`."""
+    return _pad(img, padded_size(img.size, limits))
+
+
+def _pad(img: Image.Image, size: tuple[int, int]) -> Image.Image:
+    if size == img.size:
         return img
-    canvas = Image.new("RGB", (max(w, min_side), max(h, min_side)), WHITE)
-    canvas.paste(img, ((canvas.width - w) // 2, (canvas.height - h) // 2))
+    canvas = Image.new("RGB", size, WHITE)
+    canvas.paste(img, ((size[0] - img.width) // 2, (size[1] - img.height) // 2))
     return canvas
 
 

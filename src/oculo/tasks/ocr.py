@@ -75,13 +75,13 @@ def image_text(image: Any, engine: str = "auto") -> tuple[str | None, str | None
     says it was skipped. A named engine that is missing raises its one-line error.
     """
     from ..engines.ocr import get_ocr_engine
-    from ..errors import EngineUnavailable
+    from ..errors import NotInstalled
 
     for name in CLASSIC if engine == "auto" else (engine,):
         try:
             reader = get_ocr_engine(name)
             return reader.read(image).text, name
-        except EngineUnavailable:
+        except NotInstalled:
             if engine != "auto":
                 raise
     return None, None
