@@ -121,8 +121,10 @@ def test_remote_code_needs_the_explicit_flag(tmp_path):
         "model_type": "custom-vlm", "auto_map": {"AutoConfig": "configuration_custom.CustomConfig"}}))
     (tmp_path / "preprocessor_config.json").write_text(json.dumps({
         "auto_map": {"AutoProcessor": "processing_custom.CustomProcessor"}}))
+    eng = TransformersEngine(str(tmp_path))
+    eng.capabilities()  # read from the config files: nothing loads (or runs) until the first generate
     with pytest.raises(EngineError) as ei:
-        TransformersEngine(str(tmp_path)).capabilities()
+        eng.generate([Request.simple("a", options=Options(max_tokens=2))])
     assert "--trust-remote-code" in str(ei.value)
 
 

@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from oculo.cli import cli
+from oculo.engines.pull import PullEvent, hf_pull, ollama_pull
 from oculo.errors import EngineError, ModelNotFound
-from oculo.models.pull import PullEvent, hf_pull, ollama_pull
 
 from .conftest import cli_env
 from .test_e2e import oculo

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,33 +23,39 @@ def options_key(options: Options) -> dict[str, Any]:
 
 @dataclass
 class JobSpec:
-    """What makes two runs the same work: the task, the model, its settings and the prompt or schema."""
+    """What makes two runs the same work: the task, the model, its settings and the prompt or schema.
+
+    How many items run at once and how many share one engine call come from the engine's `Capabilities`
+    (`parallel`, `batch`), whatever the engine is: a model server, the in-process model or classic OCR.
+    `command` is what the job store shows as the job's command line; the CLI passes its own argv.
+    """
 
     task: str
-    engine: Engine | str  # a str names an engine without an Engine object: classic OCR (rapidocr, tesseract)
+    engine: Engine
     prompt_or_schema: Any
     options: dict[str, Any] = field(default_factory=dict)
     store: str | None = None
     force: bool = False
-    concurrency: int | None = None
-    batch_size: int = 1
+    concurrency: int | None = None  # overrides the engine's parallel slots (--concurrency)
     progress: str = "auto"
+    command: Sequence[str] = ()
 
     @property
     def engine_name(self) -> str:
-        return self.engine if isinstance(self.engine, str) else self.engine.name
+        return self.engine.name
 
     @property
     def model(self) -> str:
-        return self.engine if isinstance(self.engine, str) else self.engine.model
+        return self.engine.model
 
     def default_concurrency(self) -> int:
-        # In-process, one engine call already batches; against a server, N requests in flight keep its slots busy.
-        if self.engine == "tesseract":  # one single-threaded process per page: one page per core
-            return max(1, os.cpu_count() or 1)
-        if isinstance(self.engine, str) or self.engine.name == "transformers":
-            return 1
+        # In-process, one engine call already batches (parallel 1); against a server, N requests in flight keep
+        # its slots busy; tesseract runs one single-threaded process per page, one per core.
         return max(1, self.engine.capabilities().parallel)
+
+    def batch_size(self) -> int:
+        """Items per engine call: the in-process model's batch, 1 for engines that take one request at a time."""
+        return max(1, self.engine.capabilities().batch)
 
 
 def _transient(e: BaseException) -> bool:
@@ -63,7 +67,7 @@ def _transient(e: BaseException) -> bool:
 def _run(spec: JobSpec, items: list[Item], work: Callable[[list[Any]], Sequence[Result]],
          on_result: Callable[[Item, Result], Any]) -> tuple[RunSummary, int]:
     concurrency = spec.concurrency or spec.default_concurrency()
-    batch_size = spec.batch_size if spec.engine_name == "transformers" else 1
+    batch_size = spec.batch_size()
     with Store(spec.store) as store:
         job_id = _job_id(store, spec, [it.source or it.key for it in items])
         with Progress(len(items), mode=spec.progress, label=spec.task) as progress:  # type: ignore[arg-type]
@@ -77,7 +81,7 @@ def _job_id(store: Store, spec: JobSpec, inputs: Sequence[str]) -> int:
     """The job this run continues (same work over the same inputs), or a new one."""
     signature = job_signature(spec.task, spec.model, spec.engine_name, spec.options, spec.prompt_or_schema, inputs)
     return store.find_job(signature) or store.create_job(
-        signature, command=sys.argv, task=spec.task, model=spec.model, engine=spec.engine_name, options=spec.options)
+        signature, command=list(spec.command), task=spec.task, model=spec.model, engine=spec.engine_name, options=spec.options)
 
 
 def _key(spec: JobSpec, data_hash: str, part: str | None = None, extra: Any = None) -> str:
@@ -98,7 +102,6 @@ def run_image_job(spec: JobSpec, sources: Sequence[Any], build: Callable[[ImageP
     from ..media.images import ImageLimits, load
     from ..media.sources import Source
 
-    assert not isinstance(spec.engine, str), "image jobs need a vision-model engine"
     engine = spec.engine
     limits = ImageLimits.from_capabilities(engine.capabilities())
     items = []

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from ..schemas import BUILTIN
+from ..schemas.truth import INVOICE2DATA, map_truth
 from .grounding import check_grounding, index_document
 from .layout import Layout, check_labels, layout_from_text
 from .numbers import Finding, check_arithmetic, parse_number
@@ -196,8 +198,6 @@ def _verify_any(data: Any, text: str | None, today: date | None) -> Verification
 
 
 def _from_truth(data: dict[str, Any]) -> dict[str, Any]:
-    from ..tasks.evaluate import INVOICE2DATA, map_truth  # here: tasks import the checks, not the reverse
-
     lines = dict(INVOICE2DATA["line_items"]["fields"], discount="discount")
     mapping = {**INVOICE2DATA, "due_date": "date_due", "vendor_tax_id": "vat",
                "line_items": {"from": "lines", "fields": lines}}
@@ -215,8 +215,6 @@ def verify(data: Any, text: str | None, *, schema: str = "invoice", today: date 
     text, reported as a warning. `layout` (words with boxes, see checks.layout) defaults to one read from
     `text`, which locates values by page only.
     """
-    from ..schemas import BUILTIN  # here, not at the top: the schemas import this package's number parser
-
     if schema not in BUILTIN:
         return _verify_any(data, text, today)
     model, layout_rules = BUILTIN[schema], _LAYOUT[schema]

@@ -218,4 +218,4 @@ def job_spec(task: str, engine: Any, prompt_or_schema: Any, options: Options, se
 
     return JobSpec(task, engine, prompt_or_schema, options_key(options), store=kw.pop("store", None),
                    force=kw.pop("force", False), concurrency=kw.pop("concurrency", None),
-                   batch_size=settings.batch_size, progress=progress)
+                   progress=progress, command=list(sys.argv))

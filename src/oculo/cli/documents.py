@@ -81,8 +81,8 @@ def ocr(files: tuple[str, ...], model: str | None, engine: str | None, system: s
     kw.pop("prompt_file", None)
     paths = _files(files, kw, pages)
     settings, options = build_settings(kw)
-    reader: Any = engine if engine in CLASSIC else open_engine(engine, model, settings)
-    if not isinstance(reader, str):
+    reader = open_engine(engine, model, settings)
+    if engine not in CLASSIC:
         check_engine_flags(reader.name)
     # What changes the text: the prompt (and system prompt) for a vision model, the resolution for all. The
     # display format of classic OCR does not, so its text, json and markdown runs share their cache.

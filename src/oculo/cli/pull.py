@@ -13,7 +13,7 @@ from ..errors import OculoError
 def _ollama_progress(tag: str, host: str | None) -> None:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-    from ..models.pull import PullEvent, ollama_pull
+    from ..engines.pull import PullEvent, ollama_pull
 
     if not sys.stderr.isatty():  # logs get one line per status change, not a redrawn bar
         seen: set[str] = set()
@@ -74,8 +74,8 @@ def _ollama_tag(name: str, spec: Any) -> str:
 def pull(name: str, engine: str, trust_remote_code: bool, ollama_host: str | None) -> None:
     """Download model NAME: an Ollama tag (`moondream`, `llava:13b`, `qwen2.5vl:7b`), a catalog id (see `oculo
     models`), or with --engine transformers a Hugging Face repo id."""
+    from ..engines.pull import hf_pull
     from ..models.catalog import find
-    from ..models.pull import hf_pull
 
     if trust_remote_code and engine != "transformers":
         raise click.UsageError("--trust-remote-code is for the in-process engine; add --engine transformers")

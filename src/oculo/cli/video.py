@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,7 @@ def video(files: tuple[str, ...], model: str | None, engine: str | None, system:
     # A frame's description depends on the frame and what is asked, not on how frames were chosen: a rerun
     # with another --max-gap reuses every frame at the same time.
     what = {"prompt": template, "query": query, "system": system, "max_pixels": eng.capabilities().max_pixels}
-    spec = JobSpec("video", eng, what, options_key(options), store=store, force=force)
+    spec = JobSpec("video", eng, what, options_key(options), store=store, force=force, command=sys.argv)
     failed = 0
     for path in paths:
         with PartCache(spec, path) as cache, VideoProgress(path, output.progress) as progress:

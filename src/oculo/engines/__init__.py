@@ -1,9 +1,9 @@
-"""Engines behind one seam: Ollama, any OpenAI-compatible server, and in-process transformers."""
+"""Engines behind one seam: Ollama, any OpenAI-compatible server, in-process transformers, and classic OCR."""
 
 from .base import Capabilities, Chunk, Engine, ImagePart, Message, Options, Reply, Request, Stats, validate_output
-from .resolve import ENGINES, EngineSettings, default_local_model, open_engine
+from .resolve import ENGINES, OCR_ENGINES, EngineSettings, default_local_model, open_engine
 
 __all__ = [
     "Capabilities", "Chunk", "Engine", "ImagePart", "Message", "Options", "Reply", "Request", "Stats",
-    "validate_output", "ENGINES", "EngineSettings", "default_local_model", "open_engine",
+    "validate_output", "ENGINES", "OCR_ENGINES", "EngineSettings", "default_local_model", "open_engine",
 ]

@@ -11,9 +11,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from PIL import Image as PILImage
-
 from ..errors import SchemaViolation, Unsupported
+from ..media.images import DEFAULT_MAX_PIXELS, ImagePart
+from ..models.catalog import find as catalog_entry
 
 __all__ = [
     "ImagePart",
@@ -30,14 +30,6 @@ __all__ = [
 ]
 
 Role = Literal["system", "user", "assistant"]
-
-
-@dataclass(frozen=True)
-class ImagePart:
-    """A decoded, normalized RGB image and where it came from (for error messages)."""
-
-    image: PILImage.Image
-    name: str = "<image>"
 
 
 @dataclass
@@ -159,12 +151,9 @@ class Capabilities:
     streaming: bool = True
     parallel: int = 1  # requests the backend serves at once
     batch: int = 1  # requests one generate() call runs together (in-process batching)
-    max_pixels: int = 1024 * 1024  # resize budget for one image (DEFAULT_MAX_PIXELS)
+    max_pixels: int = DEFAULT_MAX_PIXELS  # resize budget for one image
     min_side: int = 28  # pad smaller images (Qwen-family models crash below 28 px)
     max_aspect: float = 200.0  # pad the short side of slivers beyond this ratio (Qwen-family processors refuse them)
-
-
-DEFAULT_MAX_PIXELS = 1024 * 1024  # about what Ollama feeds Qwen2.5-VL; more costs tokens, rarely accuracy
 
 
 class Engine(ABC):
@@ -245,9 +234,7 @@ class Engine(ABC):
 
 def with_catalog_limits(caps: Capabilities, model: str) -> Capabilities:
     """What the catalog knows about this model tightens what the backend reports (never loosens it)."""
-    from ..models.catalog import find
-
-    spec = find(model)
+    spec = catalog_entry(model)
     if spec is None:
         return caps
     lim = spec.limits

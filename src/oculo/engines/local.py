@@ -7,12 +7,15 @@ xgrammar's token masks and re-validated afterwards by the seam.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from ..errors import EngineError, ModelNotFound, NotInstalled, Unsupported
@@ -93,8 +96,12 @@ class TransformersEngine(Engine):
         max_pixels: int | None = None,
     ) -> None:
         super().__init__(model, max_pixels=max_pixels)
-        self.device = pick_device(device)
-        self.dtype = pick_dtype(self.device, dtype)
+        # Torch loads with the model, not here: a run whose items are all cached never imports it.
+        for module in ("torch", "transformers"):
+            if importlib.util.find_spec(module) is None:
+                raise NotInstalled(f"the in-process engine needs torch and transformers ({module} is missing); "
+                                   "install them with `pip install 'oculo[local]'`")
+        self._device, self._dtype = device, dtype
         self.trust_remote_code = trust_remote_code
         self.batch_size = max(1, batch_size)
         self.attn_implementation = attn_implementation
@@ -103,7 +110,20 @@ class TransformersEngine(Engine):
         self._load_charged = False
         self._grammar_cache: dict[str, Any] = {}
 
+    @cached_property
+    def device(self) -> str:
+        return pick_device(self._device)
+
+    @cached_property
+    def dtype(self) -> Any:
+        return pick_dtype(self.device, self._dtype)
+
     # ---- loading -------------------------------------------------------------------------------
+    @property
+    def loaded(self) -> bool:
+        """Whether the weights are in memory: they load on the first generate, never to answer `capabilities()`."""
+        return self._loaded is not None
+
     def _load(self) -> _Loaded:
         with self._load_lock:
             if self._loaded is None:
@@ -121,7 +141,7 @@ class TransformersEngine(Engine):
             hf_logging.disable_progress_bar()
 
         t0 = time.perf_counter()
-        path = self._local_path()
+        path = self._path
         kwargs: dict[str, Any] = {"trust_remote_code": self.trust_remote_code}
         try:
             processor = AutoProcessor.from_pretrained(path, **kwargs)
@@ -137,10 +157,12 @@ class TransformersEngine(Engine):
             tok.pad_token = tok.eos_token
         return _Loaded(processor, model, time.perf_counter() - t0)
 
+    @cached_property
+    def _path(self) -> str:
+        return self._local_path()
+
     def _local_path(self) -> str:
         """A model folder, or the cached snapshot of a hub id: `ask` never downloads gigabytes on its own."""
-        import os
-
         if os.path.isdir(self.model):
             return self.model
         from huggingface_hub import snapshot_download
@@ -172,15 +194,12 @@ class TransformersEngine(Engine):
 
     @cached_property
     def _caps(self) -> Capabilities:
-        try:
-            import xgrammar  # noqa: F401
-
-            schema_ok = True
-        except ImportError:
-            schema_ok = False
+        # From the model folder's config files, not the loaded processor: a job is keyed and listed (and a fully
+        # cached rerun finished) without loading weights or importing torch.
+        schema_ok = importlib.util.find_spec("xgrammar") is not None
+        budget = _config_budget(_image_processor_config(Path(self._path)))
         return Capabilities(vision=True, schema=schema_ok, streaming=True, parallel=1, batch=self.batch_size,
-                            max_pixels=min(DEFAULT_MAX_PIXELS, _processor_budget(self._load().processor)),
-                            min_side=28)
+                            max_pixels=min(DEFAULT_MAX_PIXELS, budget), min_side=28)
 
     # ---- preparing inputs ----------------------------------------------------------------------
     def _render(self, processor: Any, request: Request) -> str:
@@ -483,16 +502,37 @@ class _Forbid:
         return scores
 
 
-def _processor_budget(processor: Any) -> int:
+def _image_processor_config(folder: Path) -> dict[str, Any]:
+    """The image processor's settings as saved beside the weights: preprocessor_config.json, or the
+    "image_processor" entry of processor_config.json (newer transformers); {} when neither is readable."""
+    for name, key in (("preprocessor_config.json", None), ("processor_config.json", "image_processor")):
+        try:
+            data = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            found = data.get(key, {}) if key else data
+            if isinstance(found, dict) and found:
+                return found
+    return {}
+
+
+# Image processors whose size's "longest_edge"/"shortest_edge" count pixels (a budget), not a side's length.
+_PIXEL_BUDGET_SIZES = ("Qwen2VLImageProcessor", "Qwen2_5_VLImageProcessor", "Qwen3VLImageProcessor",
+                       "Glm4vImageProcessor")
+
+
+def _config_budget(config: dict[str, Any]) -> int:
     """The most pixels the model's own processor would keep; sending more only wastes decoding."""
-    ip = getattr(processor, "image_processor", None)
-    size = getattr(ip, "size", None)
+    size = config.get("size")
     size = size if isinstance(size, dict) else {}
-    for v in (getattr(ip, "max_pixels", None), size.get("max_pixels")):
+    for v in (config.get("max_pixels"), size.get("max_pixels")):
         if isinstance(v, int) and v > 0:
             return v
-    if isinstance(size.get("longest_edge"), int):
-        return size["longest_edge"] ** 2
+    longest = size.get("longest_edge")
+    if isinstance(longest, int) and longest > 0:
+        kind = str(config.get("image_processor_type") or "").removesuffix("Fast")
+        return longest if kind in _PIXEL_BUDGET_SIZES else longest ** 2
     return DEFAULT_MAX_PIXELS
 
 

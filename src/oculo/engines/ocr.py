@@ -5,26 +5,34 @@
 
 Both hand their words to `ocr_layout.assemble_lines`, so lines and reading order come out the same way whichever
 engine read the page.
+
+Both sit behind the same seam as the vision models (`Engine`): a name, a model, `capabilities()` (how many pages
+may be read at once, what resolution they want) and `generate` (the text of each request's images). `read` gives a
+page's lines with boxes and confidences, which only classic OCR has.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import shutil
 import subprocess
 import threading
 import time
+from abc import abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from PIL import Image
 
 from ..errors import EngineError, NotInstalled, Unsupported
+from .base import Capabilities, Chunk, Engine, Reply, Request, Stats
 from .ocr_layout import Box, Line, Word, assemble_lines
 
 __all__ = ["Word", "Line", "OcrPage", "OcrEngine", "RapidOcrEngine", "TesseractEngine", "get_ocr_engine",
-           "OCR_ENGINES", "parse_tesseract_tsv"]
+           "OCR_ENGINES", "OCR_DPI", "OCR_MAX_PIXELS", "parse_tesseract_tsv"]
 
 OCR_ENGINES = ("rapidocr", "tesseract")
 TESSERACT_MISSING = "tesseract is not installed; apt-get install tesseract-ocr (or brew install tesseract)"
@@ -50,43 +58,89 @@ class OcrPage:
         return out
 
 
-@runtime_checkable
-class OcrEngine(Protocol):
-    name: str
+# Classic OCR wants resolution, not a VLM's pixel budget: about 200 dpi reads small print, and a page at 200 dpi
+# stays well under this many pixels.
+OCR_MAX_PIXELS = 40_000_000
+OCR_DPI = 200
 
+
+class OcrEngine(Engine):
+    """A classic OCR engine behind the seam: its model is its own name, it reads images and takes no prompt.
+
+    `generate` answers each request with the text of its images (a request's words are not read: there is no
+    language model to read them); `read` gives one page's lines with boxes and confidences.
+    """
+
+    name = "ocr"
+    parallel = 1  # pages read at once; the runner takes its concurrency from here through `capabilities()`
+
+    def __init__(self) -> None:
+        super().__init__(self.name)
+
+    @abstractmethod
     def read(self, image: Image.Image) -> OcrPage: ...
 
+    def _capabilities(self) -> Capabilities:
+        return Capabilities(vision=True, schema=False, streaming=False, parallel=self.parallel, batch=1,
+                            max_pixels=OCR_MAX_PIXELS, min_side=1)
 
-class RapidOcrEngine:
-    """PP-OCR models through `rapidocr` (3.x); each detection is a phrase, which the layout step joins into lines."""
+    def _generate(self, requests: list[Request]) -> list[Reply]:
+        replies = []
+        for request in requests:
+            t0 = time.perf_counter()
+            text = "\n\n".join(self.read(part.image).text for part in request.images)
+            replies.append(Reply(text, self.model, self.name, Stats(total_s=time.perf_counter() - t0),
+                                 finish_reason="stop"))
+        return replies
+
+    def _stream(self, request: Request) -> Iterator[Chunk]:  # not called: capabilities say no streaming
+        reply = self._generate([request])[0]
+        yield Chunk(reply.text)
+        yield Chunk("", reply)
+
+
+class RapidOcrEngine(OcrEngine):
+    """PP-OCR models through `rapidocr` (3.x); each detection is a phrase, which the layout step joins into lines.
+
+    Its pipeline keeps per-call state, so it reads one page at a time (parallel = 1). The models load on the first
+    page, so a run whose pages are all cached never pays for importing them.
+    """
 
     name = "rapidocr"
 
     def __init__(self, *, text_score: float = 0.5, threads: int | None = None) -> None:
-        try:
-            from rapidocr import RapidOCR
-        except ImportError as e:
-            raise NotInstalled(f"rapidocr is not installed ({e.name or e}); pip install 'oculo[ocr]' "
-                               "(rapidocr and onnxruntime)") from None
-        params: dict[str, Any] = {"Global.log_level": "error", "Global.text_score": text_score}
+        super().__init__()
+        for module in ("rapidocr", "onnxruntime"):
+            if importlib.util.find_spec(module) is None:
+                raise NotInstalled(f"rapidocr is not installed ({module}); pip install 'oculo[ocr]' "
+                                   "(rapidocr and onnxruntime)")
+        self._params: dict[str, Any] = {"Global.log_level": "error", "Global.text_score": text_score}
         if threads:
-            params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
-        try:
-            self._ocr = RapidOCR(params=params)
-        except Exception as e:  # noqa: BLE001 - missing onnxruntime, unreadable models: say which, in one line
-            raise NotInstalled(f"rapidocr cannot start ({_one_line(e)}); reinstall it: "
-                               "pip install --force-reinstall rapidocr onnxruntime") from None
+            self._params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
+        self._ocr: Any = None
         # onnxruntime sessions may run concurrently, but rapidocr's pipeline keeps per-call state: one page at a time.
         self._lock = threading.Lock()
+
+    def _start(self) -> Any:
+        if self._ocr is None:
+            try:
+                from rapidocr import RapidOCR
+
+                self._ocr = RapidOCR(params=self._params)
+            except Exception as e:  # noqa: BLE001 - missing onnxruntime, unreadable models: say which, in one line
+                raise NotInstalled(f"rapidocr cannot start ({_one_line(e)}); reinstall it: "
+                                   "pip install --force-reinstall rapidocr onnxruntime") from None
+        return self._ocr
 
     def read(self, image: Image.Image) -> OcrPage:
         rgb = image if image.mode == "RGB" else image.convert("RGB")
         t0 = time.perf_counter()
-        try:
-            with self._lock:
-                out = self._ocr(rgb)  # a PIL image, not an array: rapidocr takes arrays as BGR
-        except Exception as e:  # noqa: BLE001
-            raise EngineError(f"rapidocr failed on a {rgb.width}x{rgb.height} image ({_one_line(e)})") from None
+        with self._lock:
+            ocr = self._start()
+            try:
+                out = ocr(rgb)  # a PIL image, not an array: rapidocr takes arrays as BGR
+            except Exception as e:  # noqa: BLE001
+                raise EngineError(f"rapidocr failed on a {rgb.width}x{rgb.height} image ({_one_line(e)})") from None
         words = []
         if out.boxes is not None and out.txts is not None:
             for quad, text, score in zip(out.boxes, out.txts, out.scores):
@@ -96,12 +150,17 @@ class RapidOcrEngine:
         return OcrPage(assemble_lines(words), rgb.width, rgb.height, self.name, time.perf_counter() - t0)
 
 
-class TesseractEngine:
-    """The `tesseract` program (4 or 5) with TSV output: words, boxes and confidences."""
+class TesseractEngine(OcrEngine):
+    """The `tesseract` program (4 or 5) with TSV output: words, boxes and confidences.
+
+    One single-threaded process per page, so it reads one page per core at once (parallel = the CPU count).
+    """
 
     name = "tesseract"
 
     def __init__(self, *, lang: str = "eng", psm: int = 3, binary: str | None = None, timeout: float = 300) -> None:
+        super().__init__()
+        self.parallel = max(1, os.cpu_count() or 1)
         self.binary = binary or shutil.which("tesseract")
         if not self.binary:
             raise NotInstalled(TESSERACT_MISSING)

@@ -8,10 +8,11 @@ from typing import Any
 
 from ..errors import ModelNotFound, OculoError
 from .base import Engine
+from .ocr import OCR_ENGINES, get_ocr_engine
 
-__all__ = ["ENGINES", "EngineSettings", "open_engine", "default_local_model"]
+__all__ = ["ENGINES", "OCR_ENGINES", "EngineSettings", "open_engine", "default_local_model"]
 
-ENGINES = ("auto", "ollama", "openai", "transformers")
+ENGINES = ("auto", "ollama", "openai", "transformers")  # vision-language models; OCR_ENGINES read text only
 
 
 @dataclass
@@ -68,8 +69,11 @@ def _name_for(engine: str, model: str, s: EngineSettings) -> str:
 
 def open_engine(engine: str | None = None, model: str | None = None,
                 settings: EngineSettings | None = None) -> Engine:
+    """The engine by name: a vision-language model server or in-process, or a classic OCR engine (no model)."""
     s = settings or EngineSettings()
     name = (engine or os.environ.get("OCULO_ENGINE") or "auto").strip().lower()
+    if name in OCR_ENGINES:
+        return get_ocr_engine(name)  # shared: its models load once per process
     model = model or os.environ.get("OCULO_MODEL") or None
     if name not in ENGINES:
         raise OculoError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")

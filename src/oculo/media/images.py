@@ -15,22 +15,22 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PIL import Image, ImageFile
 
-from ..engines.base import ImagePart
 from ..errors import InputError
 
 if TYPE_CHECKING:
-    from ..engines.base import Capabilities
     from .sources import Source
 
 __all__ = [
-    "ImageLimits", "MAX_SOURCE_PIXELS", "decode", "fit_size", "load", "load_all", "encode", "to_base64", "to_data_uri",
-    "pad_to_min_side", "pad_to_fit", "to_rgb",
+    "DEFAULT_MAX_PIXELS", "ImageLimits", "ImagePart", "MAX_SOURCE_PIXELS", "decode", "encode", "fit_size", "load",
+    "load_all", "to_base64", "to_data_uri", "pad_to_min_side", "pad_to_fit", "to_rgb",
 ]
 
+# About what Ollama feeds Qwen2.5-VL; more costs tokens, rarely accuracy.
+DEFAULT_MAX_PIXELS = 1024 * 1024
 # Larger than any camera sensor in use (~150 MP), small enough that a crafted header cannot make us allocate gigabytes.
 MAX_SOURCE_PIXELS = 180_000_000
 # PNG below this size costs little, and JPEG artifacts on tiny icons or crops hurt more than the bytes saved.
@@ -66,6 +66,30 @@ _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b
 
 
 @dataclass(frozen=True)
+class ImagePart:
+    """A decoded, normalized RGB image and where it came from (for error messages).
+
+    It lives here, below the engines, because media makes it and engines carry it: media knows nothing of engines.
+    """
+
+    image: Image.Image
+    name: str = "<image>"
+
+
+class _HasImageLimits(Protocol):
+    """What `ImageLimits.from_capabilities` reads: an engine's `Capabilities`, or anything shaped like it."""
+
+    @property
+    def max_pixels(self) -> int: ...
+
+    @property
+    def min_side(self) -> int: ...
+
+    @property
+    def max_aspect(self) -> float: ...
+
+
+@dataclass(frozen=True)
 class ImageLimits:
     """What one image may cost the model: a pixel budget, the smallest side and the most elongated shape it accepts.
 
@@ -73,7 +97,7 @@ class ImageLimits:
     sliver (Qwen2-VL: "aspect ratio must be smaller than 200") reads the padded one fine.
     """
 
-    max_pixels: int = 1024 * 1024
+    max_pixels: int = DEFAULT_MAX_PIXELS
     min_side: int = 28
     max_aspect: float = 200.0  # long side / short side; Qwen-family processors refuse beyond 200
 
@@ -82,7 +106,7 @@ class ImageLimits:
             raise ValueError(f"image limits must be positive (and max_aspect at least 1), got {self}")
 
     @classmethod
-    def from_capabilities(cls, caps: Capabilities) -> ImageLimits:
+    def from_capabilities(cls, caps: _HasImageLimits) -> ImageLimits:
         return cls(max_pixels=caps.max_pixels, min_side=caps.min_side, max_aspect=caps.max_aspect)
 
 

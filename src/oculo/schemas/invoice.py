@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from ..checks.numbers import parse_number
+from .numbers import parse_number
 
 __all__ = ["DATE_PATTERN", "Currency", "Invoice", "IsoDate", "LineItem", "Number", "Percent", "TaxLine"]
 

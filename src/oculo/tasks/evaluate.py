@@ -15,19 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..schemas.truth import INVOICE2DATA, map_truth
 
 __all__ = ["FIELDS", "INVOICE2DATA", "Score", "find_documents", "load_mapping", "map_truth", "derive", "evaluate"]
 
 FIELDS = ("vendor", "date", "total", "tax", "line_count")
 DOC_SUFFIXES = (".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 
-# invoice2data's names -> oculo's Invoice names; "line_items" maps a list and the names inside its items.
-INVOICE2DATA: dict[str, Any] = {
-    "vendor": "issuer", "issue_date": "date", "total": "amount", "subtotal": "amount_untaxed",
-    "invoice_number": "invoice_number", "currency": "currency", "tax_total": "amount_tax",
-    "line_items": {"from": "lines", "fields": {"description": "name", "quantity": "qty", "unit_price": "price_unit",
-                                               "amount": "price_subtotal", "tax_rate": "line_tax_percent"}},
-}
 _LEGAL = re.compile(r"\b(inc|ltd|llc|gmbh|bv|b v|nv|sa|sas|sarl|ag|plc|co|corp|pvt|private|limited|sp z o o)\b")
 
 
@@ -58,23 +52,6 @@ def find_documents(folder: str | Path) -> list[tuple[Path, Path]]:
     if not pairs:
         raise InputError(f"{folder}: no document has a ground-truth NAME.json beside it")
     return pairs
-
-
-def map_truth(truth: Any, mapping: dict[str, Any]) -> dict[str, Any]:
-    record = truth[0] if isinstance(truth, list) and truth else truth
-    if not isinstance(record, dict):
-        return {}
-    out: dict[str, Any] = {}
-    for ours, theirs in mapping.items():
-        if isinstance(theirs, dict):
-            if theirs.get("from", ours) not in record:
-                continue  # truth without line items must not count as "zero items"
-            inner = theirs.get("fields", {})
-            items = record.get(theirs.get("from", ours)) or []
-            out[ours] = [{k: item.get(v) for k, v in inner.items()} for item in items if isinstance(item, dict)]
-        elif theirs in record:
-            out[ours] = record[theirs]
-    return out
 
 
 def _num(v: Any) -> float | None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engines import Engine, ImagePart, Options, Request, Stats
+from ..errors import Unsupported
 from .prompts import prompt
 
 __all__ = ["CLASSIC", "PageText", "image_text", "ocr_document", "PROMPTS"]
@@ -38,26 +39,28 @@ def ocr_document(path: str | Path, engine: str | Engine, *, fmt: str = "text", p
                  dpi: float | None = None, options: Options | None = None,
                  prompt: str | None = None, system: str | None = None) -> list[PageText]:
     """Each chosen page's text; `prompt` replaces a vision model's built-in transcription prompt, `system`
-    is sent as the system prompt (vision models only: a classic engine has no prompt and refuses one)."""
+    is sent as the system prompt (vision models only: a classic engine has no prompt and refuses one).
+
+    `engine` is an engine, or the name of a classic one ("rapidocr", "tesseract").
+    """
+    from ..engines.ocr import OCR_DPI, OcrEngine, get_ocr_engine
     from ..media.documents import open_document
 
     source = str(path)
     if isinstance(engine, str):
-        from ..engines.ocr import get_ocr_engine
-        from ..errors import Unsupported
-
+        engine = get_ocr_engine(engine)
+    caps = engine.capabilities()
+    if isinstance(engine, OcrEngine):  # its own reader: lines with boxes and confidences, which a model has not
         if system or (options is not None and options != Options()):
-            raise Unsupported(f"{engine} is classic OCR: it takes no system prompt or generation options; "
+            raise Unsupported(f"{engine.name} is classic OCR: it takes no system prompt or generation options; "
                               "read with a vision model to use them")
-        reader = get_ocr_engine(engine)
         # Classic OCR wants resolution, not a VLM's pixel budget: about 200 dpi reads small print reliably.
-        doc = open_document(path, pages=pages, dpi=dpi or 200, max_pixels=40_000_000)
+        doc = open_document(path, pages=pages, dpi=dpi or OCR_DPI, max_pixels=caps.max_pixels)
         out = []
         for p in doc:
-            page = reader.read(p.image)
-            out.append(PageText(source, p.index + 1, page.text, page.to_dict().get("lines", []), reader.name))
+            page = engine.read(p.image)
+            out.append(PageText(source, p.index + 1, page.text, page.to_dict().get("lines", []), engine.name))
         return out
-    caps = engine.capabilities()
     doc = open_document(path, pages=pages, dpi=dpi, max_pixels=caps.max_pixels, min_side=caps.min_side)
     # A page of text needs room: the 4096 default holds whatever else the caller set (a --temperature alone
     # must not fall back to the engine's short default).

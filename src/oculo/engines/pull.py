@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 
-from ..engines import http
-from ..engines.ollama import ollama_host
 from ..errors import EngineError, ModelNotFound, OculoError
+from . import http
+from .ollama import ollama_host
 
 __all__ = ["PullEvent", "ollama_pull", "hf_pull"]
 
