@@ -25,7 +25,7 @@ def _runtime(http: HTTPRequest) -> Any:
     return http.app.state.oculo
 
 
-@router.api_route("/", methods=["GET", "HEAD"], response_class=PlainTextResponse)
+@router.api_route("/", methods=["GET", "HEAD"], response_class=PlainTextResponse, include_in_schema=False)
 async def root() -> str:
     return "oculo is running"
 

@@ -152,7 +152,8 @@ async def parse_body(http: Any, model: type[B]) -> B:
 
 
 def describe_validation(errors: Sequence[Any]) -> str:
-    first = errors[0] if errors else {}
+    # Of a union's failed branches, the deepest says most (`content[0]: tag 'audio'...` beats `content: not a string`).
+    first = max(errors, key=lambda e: len(field_path(e.get("loc", ()))), default={})
     if first.get("type") == "json_invalid":
         return f"invalid JSON body ({first.get('ctx', {}).get('error', 'cannot parse')})"
     if first.get("type") == "model_type" and not first.get("loc"):
