@@ -8,6 +8,7 @@ import http.server
 import io
 import ipaddress
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +21,7 @@ import uvicorn
 from PIL import Image
 
 from oculo.server import ServeConfig, create_app
+from oculo.server.protocol import protocol_with_header_timeout
 from oculo.server.urls import address_ok
 
 from .conftest import cli_env, free_port
@@ -34,11 +36,12 @@ def _png(w: int, h: int) -> str:
 
 
 class Served:
-    """create_app under uvicorn on a free loopback port, in a background thread."""
+    """create_app under uvicorn on a free loopback port, in a background thread, with `oculo serve`'s protocol."""
 
-    def __init__(self, engine, config: ServeConfig | None = None, max_queue: int = 512) -> None:
+    def __init__(self, engine, config: ServeConfig | None = None, max_queue: int = 512, head_timeout: float = 10):
         self.app = create_app(engine, SERVED, max_queue=max_queue, config=config)
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning"))
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning",
+                                                    http=protocol_with_header_timeout(head_timeout)))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> Served:
@@ -245,6 +248,13 @@ def test_task_records_carry_no_local_paths(srv, tiny_qwen):
     assert str(tiny_qwen) not in r.text and r.json()["results"][0]["model"] == SERVED
 
 
+def test_a_multi_image_task_is_admitted_once(engine):
+    with Served(engine, max_queue=0) as s:  # room for exactly one request in flight
+        r = httpx.post(s.url + "/oculo/v1/screenshot", timeout=120,
+                       json={"images": [_png(64, 48)] * 4, "ocr": "none", "max_tokens": 2})
+        assert r.status_code == 200 and len(r.json()["results"]) == 4, r.text
+
+
 def test_openapi_documents_the_task_routes(srv):
     doc = httpx.get(srv.url + "/openapi.json").json()
     body = doc["paths"]["/oculo/v1/{task}"]["post"]["requestBody"]["content"]["application/json"]["schema"]
@@ -273,6 +283,19 @@ def test_limits_keys_and_hosts(engine):
         assert r.status_code == 403 and "host" in r.json()["error"]
         for host in ("localhost:11434", "127.0.0.1", "[::1]:80"):
             assert httpx.get(s.url + "/api/tags", headers={**key, "Host": host}).status_code == 200
+
+
+def test_slow_clients_are_cut_off(engine):
+    with Served(engine, ServeConfig(body_timeout_s=0.5), head_timeout=0.5) as s:
+        t0 = time.monotonic()
+        with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:  # a head that never ends
+            c.sendall(b"GET /api/tags HTTP/1.1\r\nHost: localhost\r\n")
+            assert c.recv(100) == b""  # closed by the server
+        assert time.monotonic() - t0 < 5
+        with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:  # a body that never arrives
+            c.sendall(b"POST /api/generate HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{")
+            assert b" 408 " in c.recv(1000).split(b"\r\n")[0]
+        assert time.monotonic() - t0 < 5
 
 
 def test_host_check_is_off_on_a_non_loopback_bind_unless_named():

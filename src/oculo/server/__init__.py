@@ -468,8 +468,10 @@ def run(engine: Engine, *, host: str = "127.0.0.1", port: int = 11434, served_na
     sock.set_inheritable(True)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{sock.getsockname()[1]}"
+    from .protocol import protocol_with_header_timeout
+
     server = uvicorn.Server(uvicorn.Config(
-        app, log_level=log_level,
+        app, log_level=log_level, http=protocol_with_header_timeout(max(2 * idle_timeout_s, 10.0)),
         timeout_keep_alive=int(max(1, idle_timeout_s)),  # idle keep-alive connections are closed
         limit_concurrency=max_connections,  # beyond it new connections get 503 instead of piling up
         timeout_graceful_shutdown=int(max(1, shutdown_timeout_s)),  # SIGTERM: finish in-flight work, then stop
