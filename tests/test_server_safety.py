@@ -274,6 +274,14 @@ def test_limits_keys_and_hosts(engine):
             assert r.status_code == 401 and isinstance(r.json()["error"], shape)
             assert httpx.get(s.url + path, headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert httpx.get(s.url + "/api/tags", headers=key).status_code == 200
+        # The official clients send the key their usual way.
+        import ollama
+        import openai
+
+        assert ollama.Client(host=s.url, headers=key).list().models[0].model == f"{SERVED}:latest"
+        assert openai.OpenAI(base_url=s.url + "/v1", api_key="s3cret", max_retries=0).models.list().data[0].id == SERVED
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=s.url + "/v1", api_key="nope", max_retries=0).models.list()
         r = httpx.post(s.url + "/api/generate", headers=key, content=b"x" * 200_000)
         assert r.status_code == 413 and "limit" in r.json()["error"]
         r = httpx.post(s.url + "/api/generate", headers=key, json={"model": SERVED, "prompt": "x",
