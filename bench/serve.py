@@ -26,7 +26,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from oculo.testing import make_image, tiny_model  # noqa: E402
+from oculo.testing import make_image, tiny_model
 
 
 def free_port() -> int:

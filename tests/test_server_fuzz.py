@@ -13,13 +13,13 @@ import pytest
 from PIL import Image
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from oculo.engines.base import Options  # noqa: E402
-from oculo.server import ServeConfig  # noqa: E402
+from oculo.engines.base import Options
+from oculo.server import ServeConfig
 
-from .test_server_safety import SERVED, Served  # noqa: E402
+from .test_server_safety import SERVED, Served
 
 
 def _png(w: int, h: int) -> str:

@@ -14,11 +14,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import ClassVar
 
 import httpx
 import pytest
 import uvicorn
 from PIL import Image
+from typing_extensions import Self
 
 from oculo.server import ServeConfig, create_app
 from oculo.server.protocol import protocol_with_header_timeout
@@ -44,7 +46,7 @@ class Served:
                                                     http=protocol_with_header_timeout(head_timeout)))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> Served:
+    def __enter__(self) -> Self:
         self.thread.start()
         deadline = time.monotonic() + 30
         while not self.server.started:
@@ -325,11 +327,11 @@ def test_address_check(ip, ok):
 
 
 class _Canary(http.server.BaseHTTPRequestHandler):
-    hits: list[str] = []
+    hits: ClassVar[list[str]] = []
     png = base64.b64decode(_png(40, 30))
     redirect_to = ""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         type(self).hits.append(self.path)
         if self.path == "/redirect":
             self.send_response(302)
@@ -436,7 +438,7 @@ def test_serve_flags_are_request_defaults_and_the_key_is_enforced(tiny_qwen):
         r = httpx.post(base + "/v1/chat/completions", headers=key, timeout=120, json={"model": SERVED, "messages": U})
         assert r.status_code == 200 and 0 < r.json()["usage"]["completion_tokens"] <= 16
         # A port in use: one line naming it and --port.
-        clash = subprocess.run(cmd, env=cli_env(), capture_output=True, text=True, timeout=120)
+        clash = subprocess.run(cmd, check=False, env=cli_env(), capture_output=True, text=True, timeout=120)
         assert clash.returncode != 0
         lines = clash.stderr.strip().splitlines()
         assert len(lines) == 1 and f"port {port}" in lines[0] and "--port" in lines[0], clash.stderr

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from ..engines.base import Chunk, Engine, Options, Reply, Request
 
-__all__ = ["create_app", "run", "Runtime", "ServeConfig"]
+__all__ = ["Runtime", "ServeConfig", "create_app", "run"]
 
 _END = object()
 
@@ -307,7 +307,7 @@ class _Batcher:
         generate = self.runtime.engine.generate
         try:
             return await anyio.to_thread.run_sync(generate, requests)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any failure: retry one by one so only the culprit fails
             if len(requests) == 1:
                 return [wrap_engine_error(e)]
         out: list[Any] = []
@@ -317,7 +317,7 @@ class _Batcher:
                 continue
             try:
                 out.append((await anyio.to_thread.run_sync(generate, [r]))[0])
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - this request's own error, as a reply to it
                 out.append(wrap_engine_error(e))
         return out
 
@@ -391,7 +391,8 @@ def default_served_name(model: str) -> str:
 
 def create_app(engine: Engine, served_name: str | None = None, *, max_queue: int = 512,
                config: ServeConfig | None = None) -> FastAPI:
-    from fastapi import FastAPI, Request as HTTPRequest
+    from fastapi import FastAPI
+    from fastapi import Request as HTTPRequest
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import Response
     from starlette.exceptions import HTTPException as StarletteHTTPException

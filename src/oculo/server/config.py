@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from ..engines.base import Options
 
-__all__ = ["ServeConfig", "LOOPBACK_NAMES"]
+__all__ = ["LOOPBACK_NAMES", "ServeConfig"]
 
 # Names a browser sends for a loopback server; anything else reaching a loopback bind is DNS rebinding.
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")

@@ -8,13 +8,24 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request as HTTPRequest
+from fastapi import APIRouter
+from fastapi import Request as HTTPRequest
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from ..engines.base import Chunk, Message, Options, Reply, Request
 from ..errors import InputError, OculoError, Unsupported
-from .wire import (OllamaChat, OllamaGenerate, OllamaOptions, OllamaShow, accept_reply, decode_image, finish_reason,
-                   now_rfc3339, one_line, parse_body)
+from .wire import (
+    OllamaChat,
+    OllamaGenerate,
+    OllamaOptions,
+    OllamaShow,
+    accept_reply,
+    decode_image,
+    finish_reason,
+    now_rfc3339,
+    one_line,
+    parse_body,
+)
 
 router = APIRouter()
 

@@ -8,13 +8,24 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Request as HTTPRequest
+from fastapi import APIRouter
+from fastapi import Request as HTTPRequest
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from ..engines.base import Chunk, ImagePart, Message, Options, Reply, Request
 from ..errors import InputError, OculoError, Unsupported
-from .wire import (ImagePartBody, OpenAIChat, OpenAIMessage, accept_reply, decode_image, finish_reason, image_from_bytes,
-                   openai_error, parse_body, status_for)
+from .wire import (
+    ImagePartBody,
+    OpenAIChat,
+    OpenAIMessage,
+    accept_reply,
+    decode_image,
+    finish_reason,
+    image_from_bytes,
+    openai_error,
+    parse_body,
+    status_for,
+)
 
 router = APIRouter(prefix="/v1")
 

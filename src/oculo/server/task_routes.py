@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
-from fastapi import APIRouter, Request as HTTPRequest
+from fastapi import APIRouter
+from fastapi import Request as HTTPRequest
 from pydantic import Field
 
 from ..engines.base import Options
@@ -23,21 +24,21 @@ router = APIRouter()
 
 class TaskBody(_Body):
     images: list[str] = Field(..., min_length=1, max_length=64)
-    prompt: Optional[str] = None  # replaces the task's built-in prompt, as --prompt-file does
+    prompt: str | None = None  # replaces the task's built-in prompt, as --prompt-file does
     ocr: Literal["auto", "rapidocr", "tesseract", "none"] = "auto"
-    max_tokens: Optional[int] = Field(None, ge=1)
-    temperature: Optional[float] = Field(None, ge=0, le=100)
-    seed: Optional[Seed] = None
+    max_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=100)
+    seed: Seed | None = None
 
 
 class CompareBody(_Body):
     images: list[str] = Field(..., min_length=2, max_length=16)
-    schema_: Optional[dict[str, Any]] = Field(None, alias="schema")
+    schema_: dict[str, Any] | None = Field(None, alias="schema")
     mode: Literal["auto", "together", "describe"] = "auto"
-    prompt: Optional[str] = None
-    max_tokens: Optional[int] = Field(None, ge=1)
-    temperature: Optional[float] = Field(None, ge=0, le=100)
-    seed: Optional[Seed] = None
+    prompt: str | None = None
+    max_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=100)
+    seed: Seed | None = None
 
 
 def _options(body: Any, rt: Any) -> Options:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from datetime import datetime, timezone
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal, Optional, TypeVar, Union
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -35,63 +35,63 @@ class _Body(BaseModel):
 
 
 Seed = Annotated[int, Field(ge=-(2**63), le=2**64 - 1)]  # what torch.manual_seed takes
-Stop = Union[str, Annotated[list[str], Field(max_length=16)]]
+Stop = str | Annotated[list[str], Field(max_length=16)]
 
 
 # --- Ollama bodies -----------------------------------------------------------------------------------------------
 class OllamaOptions(_Body):
     model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)  # other options pass to the engine
-    num_predict: Optional[int] = Field(None, ge=-2)  # -1: no limit, -2: fill the context (both: this server's cap)
-    temperature: Optional[float] = Field(None, ge=0, le=100)
-    top_p: Optional[float] = Field(None, ge=0, le=1)
-    top_k: Optional[int] = Field(None, ge=0)
-    min_p: Optional[float] = Field(None, ge=0, le=1)
-    repeat_penalty: Optional[float] = Field(None, gt=0)
-    seed: Optional[Seed] = None
-    stop: Optional[Stop] = None
-    num_ctx: Optional[int] = Field(None, ge=1)
+    num_predict: int | None = Field(None, ge=-2)  # -1: no limit, -2: fill the context (both: this server's cap)
+    temperature: float | None = Field(None, ge=0, le=100)
+    top_p: float | None = Field(None, ge=0, le=1)
+    top_k: int | None = Field(None, ge=0)
+    min_p: float | None = Field(None, ge=0, le=1)
+    repeat_penalty: float | None = Field(None, gt=0)
+    seed: Seed | None = None
+    stop: Stop | None = None
+    num_ctx: int | None = Field(None, ge=1)
 
 
 class OllamaMessage(_Body):
     role: str
-    content: Optional[str] = ""
-    images: Optional[list[str]] = None
-    tool_calls: Optional[list[Any]] = None
+    content: str | None = ""
+    images: list[str] | None = None
+    tool_calls: list[Any] | None = None
 
 
 class OllamaChat(_Body):
     model: str
     messages: list[OllamaMessage] = []
-    format: Union[str, dict[str, Any], None] = None
-    options: Optional[OllamaOptions] = None
-    stream: Optional[bool] = None  # Ollama streams unless told not to
-    keep_alive: Union[str, float, None] = None
-    tools: Optional[list[Any]] = None
+    format: str | dict[str, Any] | None = None
+    options: OllamaOptions | None = None
+    stream: bool | None = None  # Ollama streams unless told not to
+    keep_alive: str | float | None = None
+    tools: list[Any] | None = None
 
 
 class OllamaGenerate(_Body):
     model: str
-    prompt: Optional[str] = ""
-    system: Optional[str] = None
-    images: Optional[list[str]] = None
-    format: Union[str, dict[str, Any], None] = None
-    options: Optional[OllamaOptions] = None
-    stream: Optional[bool] = None
-    keep_alive: Union[str, float, None] = None
-    suffix: Optional[str] = None
-    raw: Optional[bool] = None
-    template: Optional[str] = None
+    prompt: str | None = ""
+    system: str | None = None
+    images: list[str] | None = None
+    format: str | dict[str, Any] | None = None
+    options: OllamaOptions | None = None
+    stream: bool | None = None
+    keep_alive: str | float | None = None
+    suffix: str | None = None
+    raw: bool | None = None
+    template: str | None = None
 
 
 class OllamaShow(_Body):
-    model: Optional[str] = None
-    name: Optional[str] = None  # the field's name before Ollama 0.5
+    model: str | None = None
+    name: str | None = None  # the field's name before Ollama 0.5
 
 
 # --- OpenAI bodies -----------------------------------------------------------------------------------------------
 class ImageURL(_Body):
     url: str
-    detail: Optional[str] = None
+    detail: str | None = None
 
 
 class TextPart(_Body):
@@ -101,37 +101,37 @@ class TextPart(_Body):
 
 class ImagePartBody(_Body):
     type: Literal["image_url"]
-    image_url: Union[ImageURL, str]
+    image_url: ImageURL | str
 
 
-ContentPart = Annotated[Union[TextPart, ImagePartBody], Field(discriminator="type")]
+ContentPart = Annotated[TextPart | ImagePartBody, Field(discriminator="type")]
 
 
 class OpenAIMessage(_Body):
     role: str
-    content: Union[str, list[ContentPart], None] = None
+    content: str | list[ContentPart] | None = None
 
 
 class StreamOptions(_Body):
-    include_usage: Optional[bool] = None
+    include_usage: bool | None = None
 
 
 class OpenAIChat(_Body):
     model: str
     messages: Annotated[list[OpenAIMessage], Field(min_length=1)]
-    max_tokens: Optional[int] = Field(None, ge=1)
-    max_completion_tokens: Optional[int] = Field(None, ge=1)
-    temperature: Optional[float] = Field(None, ge=0, le=2)
-    top_p: Optional[float] = Field(None, ge=0, le=1)
-    seed: Optional[Seed] = None
-    stop: Optional[Stop] = None
-    n: Optional[int] = Field(None, ge=1)
-    stream: Optional[bool] = None
-    stream_options: Optional[StreamOptions] = None
-    response_format: Optional[dict[str, Any]] = None
-    frequency_penalty: Optional[float] = Field(None, ge=-2, le=2)
-    presence_penalty: Optional[float] = Field(None, ge=-2, le=2)
-    tools: Optional[list[Any]] = None
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    seed: Seed | None = None
+    stop: Stop | None = None
+    n: int | None = Field(None, ge=1)
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    response_format: dict[str, Any] | None = None
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    tools: list[Any] | None = None
 
 
 B = TypeVar("B", bound=BaseModel)
@@ -153,7 +153,7 @@ async def parse_body(http: Any, model: type[B]) -> B:
 
 def describe_validation(errors: Sequence[Any]) -> str:
     # Of a union's failed branches, the deepest says most (`content[0]: tag 'audio'...` beats `content: not a string`).
-    first = max(errors, key=lambda e: len(field_path(e.get("loc", ()))), default={})
+    first: Any = max(errors, key=lambda e: len(field_path(e.get("loc", ()))), default={})
     if first.get("type") == "json_invalid":
         return f"invalid JSON body ({first.get('ctx', {}).get('error', 'cannot parse')})"
     if first.get("type") == "model_type" and not first.get("loc"):
@@ -197,7 +197,9 @@ def decode_image(data: str, name: str, limits: Any = None) -> ImagePart:
 
 
 def image_from_bytes(raw: bytes, name: str, limits: Any = None) -> ImagePart:
-    from ..media.images import decode  # lazy: Pillow plugins load on first use, not at server import
+    from ..media.images import (
+        decode,  # lazy: Pillow plugins load on first use, not at server import
+    )
 
     return ImagePart(decode(raw, name, limits), name)
 
