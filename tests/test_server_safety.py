@@ -395,7 +395,9 @@ def test_url_images(engine, srv, canaries):
 def test_stream_disconnects_free_their_slots(srv):
     rt = srv.runtime
     threads_before = threading.active_count()
-    body = {"model": SERVED, "messages": U, "options": {"num_predict": 3000}}
+    # This prompt runs the tiny model to all 3000 tokens (about 30 s here) unless it is cancelled; "hi" stops early.
+    long_run = [{"role": "user", "content": "Write a very long story about everything"}]
+    body = {"model": SERVED, "messages": long_run, "options": {"num_predict": 3000}}
     for _ in range(5):
         with httpx.stream("POST", srv.url + "/api/chat", json=body, timeout=60) as r:
             assert r.status_code == 200
@@ -409,9 +411,11 @@ def test_stream_disconnects_free_their_slots(srv):
     while threading.active_count() > threads_before + 2:  # the stream and generate threads end, not linger
         assert time.monotonic() < deadline, f"{threading.active_count() - threads_before} threads linger"
         time.sleep(0.05)
+    # The engine is free at once: 3000 tokens left running would hold it for tens of seconds on this CPU.
+    t0 = time.monotonic()
     r = httpx.post(srv.url + "/api/generate", json={"model": SERVED, "prompt": "x", "stream": False,
                                                     "options": {"num_predict": 2}}, timeout=60)
-    assert r.status_code == 200
+    assert r.status_code == 200 and time.monotonic() - t0 < 5
 
 
 # --- the command: defaults from flags, the key from the environment, a port in use -------------------------------
