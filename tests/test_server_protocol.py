@@ -163,7 +163,7 @@ def test_discovery(server: Served, oll: ollama.Client) -> None:
     [model] = oll.list().models
     assert model.model == f"{SERVED}:latest" and model.details.format == "scripted"
     shown = oll.show(SERVED)
-    assert shown.capabilities == ["completion", "vision"] and shown.modelinfo["general.basename"] == "org/scripted-vlm-1b"
+    assert shown.capabilities == ["completion", "vision"] and shown.modelinfo["general.basename"] == SERVED  # never the model's local path
     load = httpx.post(f"{server.url}/api/generate", json={"model": SERVED}).json()
     assert load["done"] and load["done_reason"] == "load"
 
@@ -249,7 +249,7 @@ def test_bad_images_are_400(server: Served, oll: ollama.Client) -> None:
 
 def test_malformed_body_is_400(server: Served) -> None:
     r = httpx.post(f"{server.url}/api/chat", content=b"{not json", headers={"content-type": "application/json"})
-    assert r.status_code == 400 and r.json() == {"error": "invalid request: invalid JSON body"}
+    assert r.status_code == 400 and r.json()["error"].startswith("invalid request: invalid JSON body (")
     r = httpx.post(f"{server.url}/v1/chat/completions", json={"model": SERVED})
     assert r.status_code == 400 and r.json()["error"]["message"].startswith("invalid request: messages")
 

@@ -6,6 +6,7 @@ Tasks, the batch runner and the HTTP server know only the types in this module.
 from __future__ import annotations
 
 import json
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -60,6 +61,8 @@ class Request:
     options: Options = field(default_factory=Options)
     schema: dict[str, Any] | None = None  # a JSON Schema; the reply's `data` then validates against it
     schema_name: str = "response"
+    # Set by a caller that no longer wants the reply (an HTTP client that left); engines that can stop early check it.
+    cancel: threading.Event | None = field(default=None, repr=False, compare=False)
 
     @property
     def images(self) -> list[ImagePart]:

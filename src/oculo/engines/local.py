@@ -344,6 +344,7 @@ class TransformersEngine(Engine):
         inputs = self._inputs(loaded, batch)
         timing = _Timing()
         kw = self._gen_kwargs(loaded, batch[0], len(batch))
+        kw["stopping_criteria"] = _cancel_criteria([[r.cancel] for r in batch])
         try:
             with torch.inference_mode():
                 out = loaded.model.generate(**inputs, streamer=timing, **kw)
@@ -378,6 +379,8 @@ class TransformersEngine(Engine):
         kw = self._gen_kwargs(loaded, request, 1)
         streamer = TextIteratorStreamer(_tokenizer(loaded.processor), skip_prompt=True, skip_special_tokens=True)
         result: dict[str, Any] = {}
+        closed = threading.Event()  # the caller closed this generator: generation stops at its next token
+        kw["stopping_criteria"] = _cancel_criteria([[request.cancel, closed]])
 
         def work() -> None:
             try:
@@ -391,15 +394,19 @@ class TransformersEngine(Engine):
         thread.start()
         ttft = None
         emitted = ""
-        for piece in streamer:
-            if not piece:
-                continue
-            if ttft is None:
-                ttft = time.perf_counter() - t0
-            piece = _cut_stop(emitted + piece, request.options.stop)[len(emitted):]
-            if piece:
-                emitted += piece
-                yield Chunk(piece)
+        try:
+            for piece in streamer:
+                if not piece:
+                    continue
+                if ttft is None:
+                    ttft = time.perf_counter() - t0
+                piece = _cut_stop(emitted + piece, request.options.stop)[len(emitted):]
+                if piece:
+                    emitted += piece
+                    yield Chunk(piece)
+        except BaseException:  # closed by the caller (GeneratorExit) or failing: stop generating at the next token
+            closed.set()
+            raise
         thread.join()
         if "error" in result:
             raise EngineError(f"model {self.model!r} failed while generating: {result['error']}")
@@ -411,6 +418,17 @@ class TransformersEngine(Engine):
             yield Chunk(text[len(emitted):])  # the streamer holds back an unfinished word at the end
         stats = Stats(int(inputs["attention_mask"][0].sum()), len(tokens), ttft, time.perf_counter() - t0, load_s)
         yield Chunk("", Reply(text, self.model, self.name, stats, finish_reason=finish))
+
+    # ---- limits a server checks before any compute -----------------------------------------------------------
+    def context_length(self) -> int | None:
+        """The model's context in tokens (prompt plus reply), from its config."""
+        config = self._load().model.config
+        text = config.get_text_config() if hasattr(config, "get_text_config") else config
+        n = getattr(text, "max_position_embeddings", None)
+        return int(n) if isinstance(n, int) and n > 0 else None
+
+    def count_tokens(self, text: str) -> int:
+        return len(_tokenizer(self._load().processor)(text, add_special_tokens=False)["input_ids"])
 
     def close(self) -> None:
         self._loaded = None
@@ -500,6 +518,19 @@ class _Forbid:
         width = min(scores.shape[-1], mask.shape[0])
         scores[:, :width] = scores[:, :width].masked_fill(mask[:width], float("-inf"))
         return scores
+
+
+def _cancel_criteria(rows: list[list[threading.Event | None]]) -> Any:
+    """Stops each row whose caller left (an HTTP client that disconnected); its batch-mates carry on."""
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class Cancelled(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            torch = _torch()
+            flags = [any(e is not None and e.is_set() for e in events) for events in rows]
+            return torch.tensor(flags, dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([Cancelled()])
 
 
 def _image_processor_config(folder: Path) -> dict[str, Any]:

@@ -8,11 +8,12 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..engines.base import ImagePart, Reply, Request
 from ..errors import EngineError, InputError, ModelNotFound, OculoError, Unsupported
@@ -28,11 +29,29 @@ class ServerBusy(OculoError):
 
 
 class _Body(BaseModel):
+    # Strict: `stream: "yes"` or `num_predict: "abc"` is a 400 naming the field, never coerced or a 500 later.
     # Clients send fields we do not use (tools: [], think, keep_alive, user, ...); ignoring them is what both servers do.
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False)
+
+
+Seed = Annotated[int, Field(ge=-(2**63), le=2**64 - 1)]  # what torch.manual_seed takes
+Stop = str | Annotated[list[str], Field(max_length=16)]
 
 
 # --- Ollama bodies -----------------------------------------------------------------------------------------------
+class OllamaOptions(_Body):
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False)  # other options pass to the engine
+    num_predict: int | None = Field(None, ge=-2)  # -1: no limit, -2: fill the context (both: this server's cap)
+    temperature: float | None = Field(None, ge=0, le=100)
+    top_p: float | None = Field(None, ge=0, le=1)
+    top_k: int | None = Field(None, ge=0)
+    min_p: float | None = Field(None, ge=0, le=1)
+    repeat_penalty: float | None = Field(None, gt=0)
+    seed: Seed | None = None
+    stop: Stop | None = None
+    num_ctx: int | None = Field(None, ge=1)
+
+
 class OllamaMessage(_Body):
     role: str
     content: str | None = ""
@@ -44,8 +63,8 @@ class OllamaChat(_Body):
     model: str
     messages: list[OllamaMessage] = []
     format: str | dict[str, Any] | None = None
-    options: dict[str, Any] | None = None
-    stream: bool = True  # Ollama streams unless told not to
+    options: OllamaOptions | None = None
+    stream: bool | None = None  # Ollama streams unless told not to
     keep_alive: str | float | None = None
     tools: list[Any] | None = None
 
@@ -56,10 +75,12 @@ class OllamaGenerate(_Body):
     system: str | None = None
     images: list[str] | None = None
     format: str | dict[str, Any] | None = None
-    options: dict[str, Any] | None = None
-    stream: bool = True
+    options: OllamaOptions | None = None
+    stream: bool | None = None
     keep_alive: str | float | None = None
     suffix: str | None = None
+    raw: bool | None = None
+    template: str | None = None
 
 
 class OllamaShow(_Body):
@@ -68,27 +89,91 @@ class OllamaShow(_Body):
 
 
 # --- OpenAI bodies -----------------------------------------------------------------------------------------------
+class ImageURL(_Body):
+    url: str
+    detail: str | None = None
+
+
+class TextPart(_Body):
+    type: Literal["text"]
+    text: str
+
+
+class ImagePartBody(_Body):
+    type: Literal["image_url"]
+    image_url: ImageURL | str
+
+
+ContentPart = Annotated[TextPart | ImagePartBody, Field(discriminator="type")]
+
+
 class OpenAIMessage(_Body):
     role: str
-    content: str | list[dict[str, Any]] | None = None
+    content: str | list[ContentPart] | None = None
+
+
+class StreamOptions(_Body):
+    include_usage: bool | None = None
 
 
 class OpenAIChat(_Body):
     model: str
-    messages: list[OpenAIMessage]
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    seed: int | None = None
-    stop: str | list[str] | None = None
-    n: int | None = None
-    stream: bool = False
-    stream_options: dict[str, Any] | None = None
+    messages: Annotated[list[OpenAIMessage], Field(min_length=1)]
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, ge=0, le=1)
+    seed: Seed | None = None
+    stop: Stop | None = None
+    n: int | None = Field(None, ge=1)
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
     response_format: dict[str, Any] | None = None
-    frequency_penalty: float | None = None
-    presence_penalty: float | None = None
+    frequency_penalty: float | None = Field(None, ge=-2, le=2)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
     tools: list[Any] | None = None
+
+
+B = TypeVar("B", bound=BaseModel)
+
+
+async def parse_body(http: Any, model: type[B]) -> B:
+    """The body as JSON whatever its Content-Type says (Ollama's docs use `curl -d`), validated strictly.
+
+    A bad field is a 400 that names it: `options.num_predict: Input should be a valid integer`.
+    """
+    raw = await http.body()
+    if not raw.strip():
+        raise InputError("invalid request: the body is empty; send a JSON object")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as e:
+        raise InputError(f"invalid request: {describe_validation(e.errors())}") from None
+
+
+def describe_validation(errors: Sequence[Any]) -> str:
+    # Of a union's failed branches, the deepest says most (`content[0]: tag 'audio'...` beats `content: not a string`).
+    first: Any = max(errors, key=lambda e: len(field_path(e.get("loc", ()))), default={})
+    if first.get("type") == "json_invalid":
+        return f"invalid JSON body ({first.get('ctx', {}).get('error', 'cannot parse')})"
+    if first.get("type") == "model_type" and not first.get("loc"):
+        return "the body must be a JSON object"
+    where = field_path(first.get("loc", ()))
+    msg = first.get("msg", "invalid")
+    return f"{where}: {msg}" if where else msg
+
+
+def field_path(loc: Sequence[Any]) -> str:
+    """('messages', 0, 'content', 1, 'image_url') -> messages[0].content[1].image_url; union branch tags dropped."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("str", "list[str]", "dict[str,any]", "float", "int", "bool") or "[" in str(part):
+            continue  # pydantic names the union member it tried; the client knows only its own field
+        else:
+            out += f".{part}" if out else str(part)
+    return out
 
 
 # --- images ------------------------------------------------------------------------------------------------------
@@ -112,7 +197,9 @@ def decode_image(data: str, name: str, limits: Any = None) -> ImagePart:
 
 
 def image_from_bytes(raw: bytes, name: str, limits: Any = None) -> ImagePart:
-    from ..media.images import decode  # lazy: Pillow plugins load on first use, not at server import
+    from ..media.images import (
+        decode,  # lazy: Pillow plugins load on first use, not at server import
+    )
 
     return ImagePart(decode(raw, name, limits), name)
 
@@ -121,14 +208,6 @@ def image_limits(caps: Any) -> Any:
     from ..media.images import ImageLimits
 
     return ImageLimits.from_capabilities(caps)
-
-
-def fetch_remote(url: str, name: str, limits: Any = None) -> ImagePart:
-    try:
-        from ..media.sources import fetch_url
-    except ImportError:
-        raise InputError(f"{name}: remote image URLs not supported; send a data: URI") from None
-    return image_from_bytes(fetch_url(url), name, limits)
 
 
 # --- shared mapping ----------------------------------------------------------------------------------------------
@@ -168,10 +247,10 @@ def one_line(msg: object) -> str:
     return " ".join(line.strip() for line in str(msg).splitlines() if line.strip()) or "unknown error"
 
 
-def openai_error(status: int, message: str) -> dict[str, Any]:
+def openai_error(status: int, message: str, param: str | None = None) -> dict[str, Any]:
     kind = "invalid_request_error" if status < 500 else "server_error"
-    code = {404: "model_not_found", 503: "server_busy"}.get(status)
-    return {"error": {"message": one_line(message), "type": kind, "param": None, "code": code}}
+    code = {401: "invalid_api_key", 404: "model_not_found", 413: "request_too_large", 503: "server_busy"}.get(status)
+    return {"error": {"message": one_line(message), "type": kind, "param": param, "code": code}}
 
 
 def error_response(path: str, status: int, message: str) -> JSONResponse:
@@ -184,8 +263,8 @@ def wrap_engine_error(exc: BaseException) -> OculoError:
     """Engine bugs (a ValueError deep in a backend) still answer with a message instead of a bare 500."""
     if isinstance(exc, OculoError):
         return exc
-    log.error("engine raised %s", type(exc).__name__, exc_info=exc)
-    return EngineError(f"engine failed: {type(exc).__name__}: {exc}")
+    log.error("engine raised %s", type(exc).__name__, exc_info=exc)  # the class name goes to the log, not the client
+    return EngineError(f"engine failed: {one_line(exc)[:300]}")
 
 
 def now_rfc3339() -> str:
