@@ -26,8 +26,8 @@ def test_pragmas_and_migrations(tmp_path):
     Store(path).close()  # reopening must not re-apply migrations
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("SELECT version FROM migrations").fetchall() == [(1,)]
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert db.execute("SELECT version FROM migrations").fetchall() == [(1,), (2,)]
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"jobs", "items", "results", "migrations"} <= tables
 

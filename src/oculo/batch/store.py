@@ -23,6 +23,7 @@ __all__ = [
     "ITEM_STATUSES",
     "ItemRow",
     "JobSummary",
+    "ReviewRow",
     "Store",
     "canonical_json",
     "content_hash",
@@ -68,6 +69,31 @@ MIGRATIONS: list[list[str]] = [
             output TEXT,
             stats TEXT,
             created TEXT NOT NULL
+        )""",
+    ],
+    # `oculo review`: a person's corrections kept beside the model's output (items.output is never rewritten).
+    # corrections is the log of every edit; reviews holds each item's current corrected record and its check.
+    [
+        """CREATE TABLE corrections (
+            id INTEGER PRIMARY KEY,
+            job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            field TEXT NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('correct', 'check', 'uncheck', 'approve')),
+            value TEXT,
+            created TEXT NOT NULL
+        )""",
+        "CREATE INDEX corrections_item ON corrections(job_id, key)",
+        """CREATE TABLE reviews (
+            job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,
+            data TEXT,
+            verification TEXT,
+            corrected TEXT NOT NULL DEFAULT '[]',
+            checked TEXT NOT NULL DEFAULT '[]',
+            approved TEXT,
+            updated TEXT NOT NULL,
+            PRIMARY KEY (job_id, key)
         )""",
     ],
 ]
@@ -155,6 +181,19 @@ class ItemRow:
     error: str | None
     attempts: int
     stats: Any
+    updated: str
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    """A person's review of one item: the corrected record, its re-verification, and what they did."""
+    job_id: int
+    key: str
+    data: Any  # the corrected record (None until a value is corrected: the model's output stands)
+    verification: Any  # verify(...).to_dict() of `data`, run when it was saved
+    corrected: list[str]  # field paths a person changed
+    checked: list[str]  # field paths a person marked checked
+    approved: str | None  # when the document was approved
     updated: str
 
 
@@ -308,3 +347,65 @@ class Store:
             args.append(status)
         rows = self._query(sql + " ORDER BY rowid", args)
         return [ItemRow(r[0], r[1], r[2], r[3], r[4], _loads(r[5]), r[6], r[7], _loads(r[8]), r[9]) for r in rows]
+
+    # -- reviews (oculo review) -------------------------------------------------------------------
+
+    def review(self, job_id: int, key: str) -> ReviewRow | None:
+        rows = self._query("SELECT job_id, key, data, verification, corrected, checked, approved, updated "
+                           "FROM reviews WHERE job_id = ? AND key = ?", (job_id, key))
+        return self._review_row(rows[0]) if rows else None
+
+    def reviews(self, job_id: int) -> dict[str, ReviewRow]:
+        rows = self._query("SELECT job_id, key, data, verification, corrected, checked, approved, updated "
+                           "FROM reviews WHERE job_id = ?", (job_id,))
+        return {r[1]: self._review_row(r) for r in rows}
+
+    @staticmethod
+    def _review_row(r: tuple[Any, ...]) -> ReviewRow:
+        return ReviewRow(r[0], r[1], _loads(r[2]), _loads(r[3]), _loads(r[4]), _loads(r[5]), r[6], r[7])
+
+    def _review_tx(self, db: sqlite3.Connection, job_id: int, key: str, field: str, action: str,
+                   value: Any, **changes: Any) -> None:
+        if not db.execute("SELECT 1 FROM items WHERE job_id = ? AND key = ?", (job_id, key)).fetchone():
+            raise InputError(f"job {job_id} has no item {key[:12]}; `oculo jobs show {job_id}` lists its items")
+        now = _now()
+        db.execute("INSERT INTO corrections(job_id, key, field, action, value, created) VALUES (?, ?, ?, ?, ?, ?)",
+                   (job_id, key, field, action, json.dumps(value, ensure_ascii=False), now))
+        db.execute("INSERT OR IGNORE INTO reviews(job_id, key, updated) VALUES (?, ?, ?)", (job_id, key, now))
+        sets = ", ".join(f"{col} = ?" for col in changes)
+        db.execute(f"UPDATE reviews SET {sets + ', ' if sets else ''}updated = ? WHERE job_id = ? AND key = ?",
+                   [*changes.values(), now, job_id, key])
+
+    def correct(self, job_id: int, key: str, field: str, value: Any, data: Any, verification: Any) -> ReviewRow:
+        """Log a corrected value and keep the whole corrected record with its re-verification beside the output."""
+        with self._tx() as db:
+            old = db.execute("SELECT corrected FROM reviews WHERE job_id = ? AND key = ?", (job_id, key)).fetchone()
+            corrected = _loads(old[0]) if old else []
+            if field not in corrected:
+                corrected.append(field)
+            self._review_tx(db, job_id, key, field, "correct", value, data=_dumps(data),
+                            verification=_dumps(verification), corrected=_dumps(corrected))
+        return self.review(job_id, key)  # type: ignore[return-value]
+
+    def mark_checked(self, job_id: int, key: str, field: str, checked: bool = True) -> ReviewRow:
+        with self._tx() as db:
+            old = db.execute("SELECT checked FROM reviews WHERE job_id = ? AND key = ?", (job_id, key)).fetchone()
+            fields = [f for f in (_loads(old[0]) if old else []) if f != field] + ([field] if checked else [])
+            self._review_tx(db, job_id, key, field, "check" if checked else "uncheck", None, checked=_dumps(fields))
+        return self.review(job_id, key)  # type: ignore[return-value]
+
+    def approve(self, job_id: int, key: str) -> ReviewRow:
+        now = _now()
+        with self._tx() as db:
+            self._review_tx(db, job_id, key, "", "approve", None, approved=now)
+        return self.review(job_id, key)  # type: ignore[return-value]
+
+    def corrections(self, job_id: int, key: str | None = None) -> list[dict[str, Any]]:
+        """The log of every review action, oldest first."""
+        sql = "SELECT key, field, action, value, created FROM corrections WHERE job_id = ?"
+        args: list[Any] = [job_id]
+        if key is not None:
+            sql += " AND key = ?"
+            args.append(key)
+        return [{"key": r[0], "field": r[1], "action": r[2], "value": _loads(r[3]), "created": r[4]}
+                for r in self._query(sql + " ORDER BY id", args)]

@@ -24,12 +24,13 @@ def _register() -> None:
     from .documents import eval_, extract, ocr, verify
     from .models import models, recommend
     from .pull import pull
+    from .review import review
     from .media import chart, compare, prompts, screenshot
     from .serve import serve
     from .video import video
 
     for command in (ask, describe, alt_text, ocr, extract, verify, eval_, screenshot, chart, compare, video, serve,
-                    models, recommend, pull, doctor, jobs, resume, prompts):
+                    models, recommend, pull, doctor, jobs, resume, prompts, review):
         cli.add_command(command)
 
 

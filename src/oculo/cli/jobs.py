@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -86,9 +87,12 @@ def show(ctx: click.Context, job_id: int, store_path: Path | None) -> None:
 @click.argument("job_id", type=int)
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="FILE.jsonl, FILE.csv or FILE.parquet (CSV and Parquet: one column per output field).")
+@click.option("--corrected", is_flag=True,
+              help="Export the values as corrected in `oculo review`, with their re-verification and a review "
+                   "column (corrected, checked, approved); the model's output stays in the store.")
 @_store_option
 @click.pass_context
-def export(ctx: click.Context, job_id: int, out: Path, store_path: Path | None) -> None:
+def export(ctx: click.Context, job_id: int, out: Path, corrected: bool, store_path: Path | None) -> None:
     """Write a job's finished results again, from the store."""
     from ..sinks import ResultWriter
 
@@ -98,6 +102,12 @@ def export(ctx: click.Context, job_id: int, out: Path, store_path: Path | None) 
     store = _open(ctx, store_path, must_exist=True)
     _job_or_fail(store, job_id, store_path)
     rows = store.items(job_id, "done")
+    if corrected:  # a person's review replaces the values; a failed document they corrected counts too
+        from ..review import corrected_output
+
+        reviews = store.reviews(job_id)
+        rows = [r for r in store.items(job_id) if r.status == "done" or (r.key in reviews and r.output)]
+        rows = [dataclasses.replace(r, output=corrected_output(r.output, reviews.get(r.key))) for r in rows]
     store.close()
     with writer:
         for it in rows:
