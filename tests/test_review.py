@@ -196,7 +196,7 @@ def served(tmp_path_factory):
 def request(url: str, data: bytes | None = None, headers: dict[str, str] | None = None,
             method: str | None = None) -> tuple[int, bytes, dict[str, str]]:
     class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *a, **k):  # noqa: ANN002, ANN003
+        def redirect_request(self, *a, **k):
             return None
 
     req = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
@@ -266,3 +266,11 @@ def test_a_form_post_corrects_and_redirects(served):
     assert "data-field='total' data-status='ok'" in page and "re-verified" in page
     with Store(path) as store:
         assert store.review(job_id, item.key).verification["status"] == "ok"
+
+
+def test_the_page_assets_are_served(served):
+    _, _, url = served
+    for name, kind in (("review.js", "javascript"), ("review.css", "text/css")):
+        code, body, headers = request(f"{url}static/{name}")
+        assert code == 200 and kind in headers["content-type"] and len(body) > 100
+    assert request(f"{url}static/..%2Fcore.py")[0] == 404

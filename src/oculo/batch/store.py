@@ -27,8 +27,8 @@ __all__ = [
     "Store",
     "canonical_json",
     "content_hash",
-    "file_hash",
     "default_store_path",
+    "file_hash",
     "item_key",
     "job_signature",
 ]

@@ -12,14 +12,19 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import (
+    FileResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Route
 
 from ..errors import InputError
 from . import pages
 from .core import ReviewJob
 
-__all__ = ["create_app", "MAX_BODY"]
+__all__ = ["MAX_BODY", "create_app"]
 
 MAX_BODY = 64 * 1024  # a form with one value: anything larger is not from this page
 STATIC = Path(__file__).parent / "static"
