@@ -274,3 +274,21 @@ def test_the_page_assets_are_served(served):
         code, body, headers = request(f"{url}static/{name}")
         assert code == 200 and kind in headers["content-type"] and len(body) > 100
     assert request(f"{url}static/..%2Fcore.py")[0] == 404
+
+
+@needs_invoices
+def test_a_failed_document_without_a_record_still_shows(job):
+    from oculo.errors import InputError
+    from oculo.review import ReviewJob
+    from oculo.review.pages import document, listing
+
+    store, job_id = job
+    store.record(job_id, "key-broken", str(INVOICES / "oyo.pdf"), None, "failed", None, error="model gave up")
+    review = ReviewJob(store, job_id)
+    doc = review.documents()[-1]
+    assert doc.status == "failed" and doc.data is None
+    html = document(review, doc, len(review.documents()))
+    assert "model gave up" in html and "data-field=" not in html and "data-action=approve" in html
+    assert "data-status='failed'" in listing(review, review.documents(), "status")
+    with pytest.raises(InputError, match="no record to correct"):
+        review.correct(doc, "total", "1")
