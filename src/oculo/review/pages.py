@@ -120,8 +120,9 @@ def document(review: ReviewJob, doc: Document, total: int) -> str:
     for f in fields:
         f.corrected, f.checked = f.path in corrected, f.path in checked
     images = "".join(
-        f"<figure class=page data-page='{p}'><img src='/doc/{doc.index}/page/{p}.png' alt='page {p} of "
-        f"{escape(doc.name)}'>{_boxes(review, doc, fields, p)}<figcaption>page {p}</figcaption></figure>"
+        f"<figure class=page data-page='{p}'><div class=sheet><img src='/doc/{doc.index}/page/{p}.png' "
+        f"alt='page {p} of {escape(doc.name)}'>{_boxes(review, doc, fields, p)}</div>"
+        f"<figcaption>page {p}</figcaption></figure>"
         for p in doc.pages)
     prev_link = f"<a rel=prev href='/doc/{doc.index - 1}'>← previous</a>" if doc.index > 1 else ""
     next_link = f"<a rel=next href='/doc/{doc.index + 1}'>next →</a>" if doc.index < total else ""
