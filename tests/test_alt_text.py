@@ -7,17 +7,15 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from oculo.cli.alt_text import alt_text as alt_text_cmd
-from oculo.engines import Capabilities, Engine, ImagePart, Reply, Request
-from oculo.engines.base import Chunk
+from oculo.engines import ImagePart
 from oculo.tasks.alt_text import alt_prompt, alt_texts, clean_alt
-from oculo.testing import make_image
+from oculo.testing import FakeEngine, make_image
 
 from .conftest import cli_env
 
@@ -100,37 +98,12 @@ def test_prompt_asks_for_short_plain_alt_text():
     assert 'Where the image appears: page "Team" text before: "Meet Ana"' in p
 
 
-class FakeEngine(Engine):
-    name = "fake"
-
-    def __init__(self, answers: list[str | Exception]) -> None:
-        super().__init__("fake-model")
-        self.answers = answers
-        self.batches: list[list[Request]] = []
-
-    def _capabilities(self) -> Capabilities:
-        return Capabilities()
-
-    def _generate(self, requests: list[Request]) -> list[Reply]:
-        self.batches.append(requests)
-        out = []
-        for a in self.answers[:len(requests)]:
-            if isinstance(a, Exception):
-                out.append(Reply("", self.model, self.name, error=str(a)))
-            else:
-                out.append(Reply(a, self.model, self.name))
-        return out
-
-    def _stream(self, request: Request) -> Iterator[Chunk]:
-        raise NotImplementedError
-
-
 def parts(n: int) -> list[ImagePart]:
     return [ImagePart(make_image(32, 32, seed=i), f"img{i}.png") for i in range(n)]
 
 
 def test_alt_texts_one_batch_with_context():
-    eng = FakeEngine(["An image of a cat.", RuntimeError("boom"), "   ", "A very long answer " * 10])
+    eng = FakeEngine(["An image of a cat.", FakeEngine.failed("boom"), "   ", "A very long answer " * 10])
     out = alt_texts(eng, parts(4), max_chars=30, context=["page about cats", None, None, None])
     assert len(eng.batches) == 1 and len(eng.batches[0]) == 4
     first = eng.batches[0][0]
