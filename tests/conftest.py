@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
 from oculo.testing import make_image, tiny_model
 
@@ -65,6 +66,39 @@ def cli_env(**extra: str) -> dict[str, str]:
     env["OCULO_STORE"] = _TEST_STORE
     env.update(extra)
     return env
+
+
+class Ran:
+    """What a finished `oculo` command left: the same three fields as subprocess.CompletedProcess."""
+
+    def __init__(self, returncode: int, stdout: bytes, stderr: bytes) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def oculo(*args: str, env: dict[str, str] | None = None, stdin: bytes | None = None, timeout: int = 300) -> Ran:
+    """`oculo ARGS` run in this process through click's CliRunner: its exit code, stdout and stderr.
+
+    Starting a Python that imports torch costs seconds per command; in process it is paid once per session.
+    `env` is a whole environment as for subprocess (default: `cli_env()`); the few true subprocess runs live
+    in test_e2e.py. `timeout` is accepted for the subprocess form's sake; pytest-timeout guards in-process runs.
+    """
+    from oculo.cli import cli
+
+    env = cli_env() if env is None else env
+    changes: dict[str, str | None] = {k: None for k in os.environ if k not in env}
+    changes.update({k: v for k, v in env.items() if os.environ.get(k) != v})
+    argv = sys.argv
+    sys.argv = ["oculo", *args]  # the job store records the command line, and `resume` runs it again
+    try:
+        result = CliRunner().invoke(cli, list(args), input=stdin, env=changes, prog_name="oculo")
+    finally:
+        sys.argv = argv
+    stderr = result.stderr_bytes or b""
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        import traceback  # what Python itself would print for an uncaught exception
+
+        stderr += "".join(traceback.format_exception(*result.exc_info)).encode()  # type: ignore[misc]
+    return Ran(result.exit_code, result.stdout_bytes, stderr)
 
 
 def _serve(model: Path):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ from oculo.engines import ImagePart
 from oculo.tasks.alt_text import alt_prompt, alt_texts, clean_alt
 from oculo.testing import FakeEngine, make_image
 
-from .conftest import cli_env
+from .conftest import oculo
 
 
 @pytest.mark.parametrize("raw,expected", [
@@ -203,21 +201,12 @@ def test_cli_usage_errors(tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_subprocess(tiny_qwen, images, tmp_path):
-    env = cli_env()
-    oculo = [sys.executable, "-m", "oculo"]
-    if subprocess.run([*oculo, "alt-text", "--help"], env=env, capture_output=True, check=False).returncode:
-        # Not registered in the group yet: add it the way the group will, so its error handling still applies.
-        script = ("from oculo.cli import cli; from oculo.cli.alt_text import alt_text; "
-                  "cli.add_command(alt_text); cli.main(prog_name='oculo')")
-        oculo = [sys.executable, "-c", script]
+def test_cli_through_the_oculo_group(tiny_qwen, images, tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
     out_csv = tmp_path / "alt.csv"
-    res = subprocess.run([*oculo, "alt-text", str(images["tall"]), str(bad),
-                          "--engine", "transformers", "-m", str(tiny_qwen), "--max-chars", "40",
-                          "--max-tokens", "12", "--out", str(out_csv)], env=env, capture_output=True, text=True,
-                         check=False)
-    assert res.returncode == 1 and f"oculo: error: {bad}" in res.stderr
+    res = oculo("alt-text", str(images["tall"]), str(bad), "--engine", "transformers", "-m", str(tiny_qwen),
+                "--max-chars", "40", "--max-tokens", "12", "--out", str(out_csv))
+    assert res.returncode == 1 and f"oculo: error: {bad}" in res.stderr.decode()
     rows = list(csv.DictReader(out_csv.open(encoding="utf-8")))
     assert rows[0]["error"] == "" and 0 < len(rows[0]["alt_text"]) <= 40 and rows[1]["error"]

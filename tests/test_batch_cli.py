@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from .conftest import cli_env
-from .test_e2e import oculo
+from .conftest import cli_env, oculo
 
 pytestmark = pytest.mark.slow
 

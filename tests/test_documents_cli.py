@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import cli_env
-from .test_e2e import oculo
+from .conftest import cli_env, oculo
 
 pytestmark = pytest.mark.slow
 

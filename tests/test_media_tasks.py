@@ -19,8 +19,7 @@ from oculo.tasks.prompts import fill, parts, prompt, read_prompt_file, tasks
 from oculo.tasks.screens import check_screen, render_screen
 from oculo.testing import FakeEngine
 
-from .conftest import BOUNDED_SCHEMA, cli_env
-from .test_e2e import oculo
+from .conftest import BOUNDED_SCHEMA, cli_env, oculo
 
 ERROR = "Error: connection refused (ECONNREFUSED) at 127.0.0.1:5432"
 

@@ -14,8 +14,7 @@ import pytest
 from oculo.errors import EngineError, ModelNotFound
 from oculo.models.pull import PullEvent, hf_pull, ollama_pull
 
-from .conftest import cli_env
-from .test_e2e import oculo
+from .conftest import cli_env, oculo
 
 
 def _stream(*objs) -> httpx.MockTransport:

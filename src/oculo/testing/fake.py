@@ -23,13 +23,13 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Union
+from typing import Any
 
 from ..engines.base import Capabilities, Chunk, Engine, Reply, Request, Stats
 
 __all__ = ["FakeEngine", "Answer", "schema_instance"]
 
-Answer = Union[str, dict, list, None, Reply, BaseException]
+Answer = str | dict | list | Reply | BaseException | None
 
 
 class FakeEngine(Engine):
@@ -161,7 +161,7 @@ def schema_instance(schema: dict[str, Any], root: dict[str, Any] | None = None) 
         if key in schema:  # the first choice whose value is valid, preferring a value to null
             choices = sorted(schema[key], key=lambda s: s.get("type") == "null")
             values = [schema_instance(choice, root) for choice in choices]
-            return next((v for v, c in zip(values, choices) if _valid(v, c, root)), values[-1])
+            return next((v for v, c in zip(values, choices, strict=True) if _valid(v, c, root)), values[-1])
     if "allOf" in schema:
         merged: dict[str, Any] = {}
         for s in schema["allOf"]:
