@@ -134,7 +134,35 @@ def served(tiny_qwen):
     yield from _serve(tiny_qwen)
 
 
+def _serve_in_process(model: Path):
+    """The same app `oculo serve` runs, under uvicorn in a thread of this process; yields its base URL.
+
+    No second Python importing torch and loading the model: `served` already tests the command itself.
+    """
+    import threading
+
+    import uvicorn
+
+    from oculo.engines.local import TransformersEngine
+    from oculo.server import create_app
+
+    engine = TransformersEngine(str(model))
+    engine.capabilities()  # load now, as `oculo serve` does
+    server = uvicorn.Server(uvicorn.Config(create_app(engine), host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the in-process server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    server.should_exit = True
+    thread.join(10)
+    engine.close()
+
+
 @pytest.fixture(scope="session")
 def served_terse(tiny_terse):
-    """The terse tiny model behind `oculo serve` (served as "terse"): long schemas finish."""
-    yield from _serve(tiny_terse)
+    """The terse tiny model behind oculo's HTTP app (served as "terse"): long schemas finish."""
+    yield from _serve_in_process(tiny_terse)
