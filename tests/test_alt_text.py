@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from oculo.cli.alt_text import alt_text as alt_text_cmd
-from oculo.engines import ImagePart
+from oculo.engines import ImagePart, Options
 from oculo.tasks.alt_text import alt_prompt, alt_texts, clean_alt
 from oculo.testing import FakeEngine, make_image
 
@@ -136,7 +136,7 @@ def test_tiny_model_every_image_gets_short_text(tiny_engine, images):
     from oculo import api
 
     loaded = api.load_images([str(p) for p in images.values()], tiny_engine)
-    out = alt_texts(tiny_engine, loaded, max_chars=40)
+    out = alt_texts(tiny_engine, loaded, max_chars=40, options=Options(max_tokens=12))
     assert [a.source for a in out] == [str(p) for p in images.values()]
     for a in out:
         # Random weights babble; whatever they say, the limit holds.

@@ -1,7 +1,7 @@
 """End to end with real parts: the CLI, `oculo serve` over real HTTP, the official clients.
 
 Most CLI runs here are in process (conftest.oculo); the few marked "a real process" start `python -m oculo`
-the way a user does: a cold model load, a real stdin pipe, streaming to a pipe, a one-line error on a real stderr.
+the way a user does: a cold model load, a real stdin pipe, a one-line error on a real stderr.
 
 The model is a tiny random-weight qwen2_vl built on the spot and loaded through from_pretrained, so the
 text is meaningless; what is asserted is the plumbing, the stats, and schema-valid structured output.
@@ -68,8 +68,8 @@ def test_cli_describe_several_images_in_one_batch(tiny_qwen, images):
     assert len(rows) == 3 and all(r["stats"]["generated_tokens"] for r in rows)
 
 
-def test_cli_streams_plain_text_when_asked(tiny_qwen, images):  # a real process: streams to a pipe
-    proc = oculo_process("ask", "hi", str(images["small"]), "--engine", "transformers", "-m", str(tiny_qwen),
+def test_cli_streams_plain_text_when_asked(tiny_qwen, images):
+    proc = oculo("ask", "hi", str(images["small"]), "--engine", "transformers", "-m", str(tiny_qwen),
                  "--stream", "--max-tokens", "10")
     assert proc.returncode == 0, proc.stderr.decode()
     assert proc.stdout.decode().endswith("\n") and len(proc.stdout) > 1
