@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
 from oculo.testing import make_image, tiny_model
 
@@ -67,6 +68,39 @@ def cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
+class Ran:
+    """What a finished `oculo` command left: the same three fields as subprocess.CompletedProcess."""
+
+    def __init__(self, returncode: int, stdout: bytes, stderr: bytes) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def oculo(*args: str, env: dict[str, str] | None = None, stdin: bytes | None = None, timeout: int = 300) -> Ran:
+    """`oculo ARGS` run in this process through click's CliRunner: its exit code, stdout and stderr.
+
+    Starting a Python that imports torch costs seconds per command; in process it is paid once per session.
+    `env` is a whole environment as for subprocess (default: `cli_env()`); the few true subprocess runs live
+    in test_e2e.py. `timeout` is accepted for the subprocess form's sake; pytest-timeout guards in-process runs.
+    """
+    from oculo.cli import cli
+
+    env = cli_env() if env is None else env
+    changes: dict[str, str | None] = {k: None for k in os.environ if k not in env}
+    changes.update({k: v for k, v in env.items() if os.environ.get(k) != v})
+    argv = sys.argv
+    sys.argv = ["oculo", *args]  # the job store records the command line, and `resume` runs it again
+    try:
+        result = CliRunner().invoke(cli, list(args), input=stdin, env=changes, prog_name="oculo")
+    finally:
+        sys.argv = argv
+    stderr = result.stderr_bytes or b""
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        import traceback  # what Python itself would print for an uncaught exception
+
+        stderr += "".join(traceback.format_exception(*result.exc_info)).encode()  # type: ignore[misc]
+    return Ran(result.exit_code, result.stdout_bytes, stderr)
+
+
 def _serve(model: Path):
     """`oculo serve` in its own process in front of the in-process engine; yields its base URL."""
     port = free_port()
@@ -100,7 +134,35 @@ def served(tiny_qwen):
     yield from _serve(tiny_qwen)
 
 
+def _serve_in_process(model: Path):
+    """The same app `oculo serve` runs, under uvicorn in a thread of this process; yields its base URL.
+
+    No second Python importing torch and loading the model: `served` already tests the command itself.
+    """
+    import threading
+
+    import uvicorn
+
+    from oculo.engines.local import TransformersEngine
+    from oculo.server import create_app
+
+    engine = TransformersEngine(str(model))
+    engine.capabilities()  # load now, as `oculo serve` does
+    server = uvicorn.Server(uvicorn.Config(create_app(engine), host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the in-process server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    server.should_exit = True
+    thread.join(10)
+    engine.close()
+
+
 @pytest.fixture(scope="session")
 def served_terse(tiny_terse):
-    """The terse tiny model behind `oculo serve` (served as "terse"): long schemas finish."""
-    yield from _serve(tiny_terse)
+    """The terse tiny model behind oculo's HTTP app (served as "terse"): long schemas finish."""
+    yield from _serve_in_process(tiny_terse)

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from .conftest import cli_env
-from .test_e2e import oculo
+from .conftest import cli_env, oculo
 
 pytestmark = pytest.mark.slow
 
@@ -107,8 +106,8 @@ def test_a_url_input_is_fetched_once(tmp_path, images):
 
     from oculo.batch.jobs import JobSpec, run_image_job
     from oculo.engines import Request
-    from oculo.engines.http import ServerEngine
     from oculo.media.sources import expand
+    from oculo.testing import FakeEngine
 
     hits = []
 
@@ -127,23 +126,11 @@ def test_a_url_input_is_fetched_once(tmp_path, images):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/{images['small'].name}"
 
-    class Echo(ServerEngine):
-        # The engine is beside the point here: this test counts downloads, so it answers without a model.
-        name = "echo"
-
-        def _capabilities(self):
-            from oculo.engines.base import Capabilities
-            return Capabilities()
-
-        def _collect(self, request):
-            from oculo.engines import Reply
-            return Reply(f"{request.images[0].image.size}", self.model, self.name)
-
-        def _stream(self, request):
-            raise NotImplementedError
+    # The engine is beside the point here: this test counts downloads, so it answers without a model.
+    echo = FakeEngine(lambda request: f"{request.images[0].image.size}", model="m")
 
     try:
-        spec = JobSpec("t", Echo("m"), {"p": 1}, store=str(tmp_path / "s.sqlite3"), progress="off")
+        spec = JobSpec("t", echo, {"p": 1}, store=str(tmp_path / "s.sqlite3"), progress="off")
         seen = []
         summary, _ = run_image_job(spec, expand([url]), lambda p: Request.simple("x", [p]),
                                    lambda item, r: seen.append(r.output["text"]))

@@ -9,8 +9,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from .conftest import cli_env
-from .test_e2e import oculo
+from .conftest import cli_env, oculo
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,7 @@
-"""End to end with real parts: the CLI in a subprocess, `oculo serve` over real HTTP, the official clients.
+"""End to end with real parts: the CLI, `oculo serve` over real HTTP, the official clients.
+
+Most CLI runs here are in process (conftest.oculo); the few marked "a real process" start `python -m oculo`
+the way a user does: a cold model load, a real stdin pipe, a one-line error on a real stderr.
 
 The model is a tiny random-weight qwen2_vl built on the spot and loaded through from_pretrained, so the
 text is meaningless; what is asserted is the plumbing, the stats, and schema-valid structured output.
@@ -13,12 +16,12 @@ import sys
 import jsonschema
 import pytest
 
-from .conftest import BOUNDED_SCHEMA, cli_env
+from .conftest import BOUNDED_SCHEMA, cli_env, oculo
 
 pytestmark = pytest.mark.slow
 
 
-def oculo(*args: str, env: dict[str, str] | None = None, stdin: bytes | None = None, timeout: int = 300):
+def oculo_process(*args: str, env: dict[str, str] | None = None, stdin: bytes | None = None, timeout: int = 300):
     return subprocess.run([sys.executable, "-m", "oculo", *args], input=stdin, capture_output=True,
                           env=env or cli_env(), timeout=timeout)
 
@@ -43,15 +46,15 @@ def _check_reply(out: dict, engine: str) -> None:
     assert s["total_s"] > 0 and s["ttft_s"] is not None
 
 
-def test_cli_ask_in_process(tiny_qwen, images):
-    out = _json(oculo("ask", "hi", str(images["small"]), "--engine", "transformers", "-m", str(tiny_qwen),
+def test_cli_ask_in_process(tiny_qwen, images):  # a real process: the model loads cold
+    out = _json(oculo_process("ask", "hi", str(images["small"]), "--engine", "transformers", "-m", str(tiny_qwen),
                       "--json", "--max-tokens", "12"))
     _check_reply(out, "transformers")
     assert out["stats"]["load_s"] > 0 and out["stats"]["tokens_per_s"] > 0
 
 
-def test_cli_ask_in_process_with_schema_and_stdin_image(tiny_qwen, images, schema_file):
-    out = _json(oculo("ask", "fill it", "-", "--engine", "transformers", "-m", str(tiny_qwen), "--json",
+def test_cli_ask_in_process_with_schema_and_stdin_image(tiny_qwen, images, schema_file):  # a real process
+    out = _json(oculo_process("ask", "fill it", "-", "--engine", "transformers", "-m", str(tiny_qwen), "--json",
                       "--schema", str(schema_file), "--max-tokens", "80", stdin=images["wide"].read_bytes()))
     jsonschema.validate(out["data"], BOUNDED_SCHEMA)
     assert json.loads(out["text"]) == out["data"]
@@ -99,8 +102,8 @@ def test_cli_via_openai_engine_to_oculo_serve(served, images, schema_file):
     jsonschema.validate(out["data"], BOUNDED_SCHEMA)
 
 
-def test_unpulled_model_through_ollama_says_how_to_pull(served, images):
-    proc = oculo("ask", "hi", str(images["small"]), "--engine", "ollama", "-m", "llava:13b",
+def test_unpulled_model_through_ollama_says_how_to_pull(served, images):  # a real process: all of stderr
+    proc = oculo_process("ask", "hi", str(images["small"]), "--engine", "ollama", "-m", "llava:13b",
                  env=cli_env(OLLAMA_HOST=served.removeprefix("http://")))
     err = proc.stderr.decode().strip()
     assert proc.returncode == 1 and err.count("\n") == 0 and "ollama pull llava:13b" in err

@@ -256,13 +256,11 @@ def test_catalog_limits_reach_the_engine(tag, max_images, per_message, max_pixel
 def test_images_per_message_limit_is_checked_per_message():
     from oculo.engines import Message
     from oculo.engines.base import Capabilities
+    from oculo.testing import FakeEngine
 
-    class OnePerMessage(OpenAIEngine):
-        def _capabilities(self):
-            return Capabilities(images_per_message=1)
-
-    eng = OnePerMessage("m", base_url="http://x/v1", transport=httpx.MockTransport(lambda r: httpx.Response(500)))
+    eng = FakeEngine(capabilities=Capabilities(images_per_message=1))
     two_in_one = Request([Message("user", "compare", [_img(), _img()])])
     with pytest.raises(Unsupported, match="per message"):
         eng.generate([two_in_one])
+    assert eng.requests == []  # refused before it reached the backend
     eng.check(Request([Message("user", "a", [_img()]), Message("assistant", "ok"), Message("user", "b", [_img()])]))

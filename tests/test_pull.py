@@ -19,8 +19,7 @@ from oculo.cli import cli
 from oculo.engines.pull import PullEvent, hf_pull, ollama_pull
 from oculo.errors import EngineError, ModelNotFound
 
-from .conftest import cli_env
-from .test_e2e import oculo
+from .conftest import cli_env, oculo
 
 
 def _stream(*objs) -> httpx.MockTransport:

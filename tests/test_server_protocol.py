@@ -1,7 +1,7 @@
 """The HTTP layer of `oculo serve`, spoken to by the official `ollama` and `openai` clients over real sockets.
 
-These tests cover the protocol only, so the model is a scripted Engine defined here: deterministic text that
-echoes the prompt and the images it received. The end-to-end tests with a real (tiny transformers) model live
+These tests cover the protocol only, so the model is oculo.testing.FakeEngine with a script defined here:
+deterministic text that echoes the prompt and the images it received. The end-to-end tests with a real (tiny transformers) model live
 elsewhere.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -23,9 +22,10 @@ import pytest
 import uvicorn
 from PIL import Image
 
-from oculo.engines.base import Capabilities, Chunk, Engine, Reply, Request, Stats
+from oculo.engines.base import Capabilities, Engine, Request
 from oculo.errors import EngineError
 from oculo.server import create_app
+from oculo.testing import FakeEngine
 
 SERVED = "scripted-vlm"
 SCHEMA = {
@@ -37,28 +37,19 @@ SCHEMA = {
 }
 
 
-class ScriptedEngine(Engine):
+class Script:
     """Answers "echo: <prompt> | images: N [WxH rgb(...)...]"; a schema gets a JSON object valid for it.
 
     Prompt keywords script failures: FAIL raises after two streamed chunks, BADJSON ignores the schema,
-    BLOCK waits until `gate` is set, SLOW streams one piece per 20 ms (counted in `streamed`).
+    BLOCK waits until `gate` is set, SLOW streams one piece per 20 ms (counted in the engine's `streamed`).
     """
 
-    name = "scripted"
-
-    def __init__(self, model: str = "org/scripted-vlm-1b") -> None:
-        super().__init__(model)
+    def __init__(self) -> None:
         self.gate = threading.Event()
         self.gate.set()
         self.entered = threading.Event()
-        self.last: Request | None = None
-        self.streamed = 0
 
-    def _capabilities(self) -> Capabilities:
-        return Capabilities(vision=True, max_images=4, parallel=1)
-
-    def _answer(self, request: Request) -> tuple[list[str], Reply]:
-        self.last = request
+    def reply(self, request: Request) -> str | dict:
         prompt = request.messages[-1].text
         if "BLOCK" in prompt:
             self.entered.set()
@@ -67,30 +58,23 @@ class ScriptedEngine(Engine):
                   for i in request.images]
         if request.schema is not None and "BADJSON" not in prompt:
             full = {"prompt": prompt, "n_images": len(images), "sizes": [s.split()[0] for s in images]}
-            text = json.dumps({k: v for k, v in full.items() if k in request.schema.get("properties", full)})
-            pieces = [text[i:i + 8] for i in range(0, len(text), 8)]
-        else:
-            pieces = re.findall(r"\S+\s*", f"echo: {prompt} | images: {len(images)} [{', '.join(images)}]")
-        finish = "stop"
-        if request.options.max_tokens is not None and len(pieces) > request.options.max_tokens:
-            pieces, finish = pieces[:request.options.max_tokens], "length"
-        stats = Stats(prompt_tokens=len(prompt.split()), generated_tokens=len(pieces), ttft_s=0.01, total_s=0.02, load_s=0.0)
-        return pieces, Reply("".join(pieces), self.model, self.name, stats, finish_reason=finish)
+            return {k: v for k, v in full.items() if k in request.schema.get("properties", full)}
+        return f"echo: {prompt} | images: {len(images)} [{', '.join(images)}]"
 
-    def _generate(self, requests: list[Request]) -> list[Reply]:
-        return [self._answer(r)[1] for r in requests]
+    @staticmethod
+    def on_piece(request: Request, i: int) -> None:
+        if i == 2 and "FAIL" in request.messages[-1].text:
+            raise EngineError("scripted engine failed mid-stream")
+        if "SLOW" in request.messages[-1].text:
+            time.sleep(0.02)
 
-    def _stream(self, request: Request) -> Iterator[Chunk]:
-        pieces, reply = self._answer(request)
-        self.streamed = 0
-        for i, piece in enumerate(pieces):
-            if i == 2 and "FAIL" in request.messages[-1].text:
-                raise EngineError("scripted engine failed mid-stream")
-            if "SLOW" in request.messages[-1].text:
-                time.sleep(0.02)
-            self.streamed += 1
-            yield Chunk(piece)
-        yield Chunk("", reply)
+
+class ScriptedEngine(FakeEngine):
+    def __init__(self) -> None:
+        self.script = Script()
+        self.gate, self.entered = self.script.gate, self.script.entered
+        super().__init__(self.script.reply, model="org/scripted-vlm-1b", name="scripted",
+                         capabilities=Capabilities(vision=True, max_images=4, parallel=1), on_piece=self.script.on_piece)
 
 
 class Served:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,7 +17,6 @@ pytest.importorskip("torchvision")
 
 from transformers import AutoModelForImageTextToText, AutoProcessor  # noqa: E402
 
-import oculo.testing  # noqa: E402
 from oculo.testing import ARCHES, make_image, tiny_model  # noqa: E402
 
 # PaliGemma's processor builds its training labels with np.array(tensor), which numpy 2 warns about.
@@ -391,40 +387,24 @@ def test_build_leaves_global_rng_alone(tmp_path):
     assert torch.equal(torch.rand(3), expected)
 
 
-def _cli_env() -> dict[str, str]:
-    env = dict(os.environ)
-    src = str(Path(oculo.testing.__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
-    return env
+def test_cli_tiny_model(tmp_path, capsys):
+    # `python -m oculo.testing` is this main(); called in process, it skips a second Python importing torch.
+    from oculo.testing.__main__ import main
 
-
-def test_cli_tiny_model(tmp_path):
     out = tmp_path / "cli-qwen"
-    result = subprocess.run(
-        [sys.executable, "-m", "oculo.testing", "tiny-model", "qwen2_vl", str(out)],
-        capture_output=True,
-        text=True,
-        env=_cli_env(),
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    assert Path(result.stdout.strip()) == out
+    assert main(["tiny-model", "qwen2_vl", str(out)]) == 0
+    assert Path(capsys.readouterr().out.strip()) == out
     config = json.loads((out / "config.json").read_text())
     assert config["model_type"] == "qwen2_vl"
     processor = AutoProcessor.from_pretrained(out)
     assert type(processor).__name__ == "Qwen2VLProcessor"
 
 
-def test_cli_unknown_arch(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "oculo.testing", "tiny-model", "nope", str(tmp_path / "n")],
-        capture_output=True,
-        text=True,
-        env=_cli_env(),
-        timeout=300,
-    )
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
+def test_cli_unknown_arch(tmp_path, capsys):
+    from oculo.testing.__main__ import main
+
+    assert main(["tiny-model", "nope", str(tmp_path / "n")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1
     assert "nope" in lines[0] and all(arch in lines[0] for arch in ARCHES)
     assert not (tmp_path / "n").exists()

@@ -11,8 +11,7 @@ from oculo.engines import Options, open_engine
 from oculo.tasks.video import clock, summarize_timeline
 from oculo.testing.videos import Flash, Static, make_video
 
-from .conftest import cli_env
-from .test_e2e import oculo
+from .conftest import cli_env, oculo
 
 
 @pytest.fixture(scope="module")

@@ -56,8 +56,8 @@ def qwen2_tokenizer(specials: list[str], chat_template: str, **special):
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
     return Qwen2Tokenizer(
         vocab=dict(model["vocab"]),
-        merges=merges,
-        unk_token=None,
+        merges=merges,  # type: ignore[arg-type]  # tuples are what the slow tokenizer keeps
+        unk_token=None,  # type: ignore[arg-type]  # byte-level BPE has no unknown token
         bos_token=None,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",

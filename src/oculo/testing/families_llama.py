@@ -135,7 +135,7 @@ def build_mllama() -> Parts:
             vision_output_dim=vision_hidden * (len(intermediate_layers) + 1),
         ),
         image_token_index=ids("<|image|>"),
-        tie_word_embeddings=False,
+        tie_word_embeddings=False,  # type: ignore[call-arg]  # passed on to PretrainedConfig
     )
     eos = ["<|end_of_text|>", "<|eom_id|>", "<|eot_id|>"]
     gen = generation(tokenizer, bos="<|begin_of_text|>", eos=eos, pad="<|finetune_right_pad_id|>")

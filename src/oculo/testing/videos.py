@@ -333,6 +333,7 @@ class _Places:
                     self.offset[self.root[seg.seed]] += step
                 continue
             if isinstance(seg, Flash):
+                assert current is not None, "a flash lights up the shot before it: start with a Static or Pan"
                 bright = np.clip(self.view(current).astype(np.int16) + seg.brightness, 0, 255).astype(np.uint8)
                 for _ in range(n):
                     yield bright
