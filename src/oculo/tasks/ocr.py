@@ -54,8 +54,10 @@ def ocr_document(path: str | Path, engine: str | Engine, *, fmt: str = "text", p
         if system or (options is not None and options != Options()):
             raise Unsupported(f"{engine.name} is classic OCR: it takes no system prompt or generation options; "
                               "read with a vision model to use them")
-        # Classic OCR wants resolution, not a VLM's pixel budget: about 200 dpi reads small print reliably.
-        doc = open_document(path, pages=pages, dpi=dpi or OCR_DPI, max_pixels=caps.max_pixels)
+        # Classic OCR wants resolution, not a VLM's pixel budget: about 200 dpi reads small print reliably, and a
+        # scanned page is read at its scan's own resolution unless --dpi says otherwise (resampling blurs word gaps).
+        doc = open_document(path, pages=pages, dpi=dpi or OCR_DPI, max_pixels=caps.max_pixels,
+                            native_scans=dpi is None)
         out = []
         for p in doc:
             page = engine.read(p.image)
