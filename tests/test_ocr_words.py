@@ -8,6 +8,7 @@ RapidOCR's recognizer runs words together on it ("Subtotal1,562.40", "Travel exp
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from oculo.engines.ocr_layout import Word, assemble_lines, split_phrase
 from oculo.media.documents import open_document
+from oculo.media.orientation import upright
 from oculo.tasks.ocr import ocr_document
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
@@ -99,3 +101,22 @@ def test_words_from_split_phrases_assemble_into_one_line() -> None:
     words = [Word("Subtotal", (10, 10, 80, 24)), Word("1,562.40", (88, 10, 150, 24))]
     lines = assemble_lines(words)
     assert [ln.text for ln in lines] == ["Subtotal 1,562.40"]
+
+
+needs_osd = pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract (with osd data) not installed")
+
+
+@needs_font
+@needs_osd
+@pytest.mark.parametrize("turned", [0, 90, 180, 270])
+def test_a_sideways_or_upside_down_scan_is_turned_upright_and_the_record_says_so(tmp_path: Path, turned: int) -> None:
+    path = tmp_path / f"page{turned}.png"
+    invoice_page(200).rotate(turned, expand=True).save(path)  # PIL turns counter-clockwise
+    page = ocr_document(path, "tesseract")[0]
+    assert page.rotated == turned and (page.to_dict().get("rotated") == turned or turned == 0)
+    assert "Invoice no: INV-2026-98690" in page.text and "Northwind Traders Ltd" in page.text
+
+
+def test_a_blank_page_is_left_as_it_is() -> None:
+    image = Image.new("RGB", (400, 300), "white")
+    assert upright(image) == (image, 0)

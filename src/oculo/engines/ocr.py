@@ -63,6 +63,7 @@ class OcrPage:
 # stays well under this many pixels.
 OCR_MAX_PIXELS = 40_000_000
 OCR_DPI = 200
+DETECT_SIDE = 1600  # RapidOCR's detector sees the page shrunk to this long side (its default is 2000)
 
 
 class OcrEngine(Engine):
@@ -115,7 +116,11 @@ class RapidOcrEngine(OcrEngine):
             if importlib.util.find_spec(module) is None:
                 raise NotInstalled(f"rapidocr is not installed ({module}); pip install 'oculo[ocr]' "
                                    "(rapidocr and onnxruntime)")
-        self._params: dict[str, Any] = {"Global.log_level": "error", "Global.text_score": text_score}
+        # No per-line angle classifier: it runs on every line and only catches upside-down lines, and whole pages are
+        # turned upright before OCR (`orientation`). Detection on at most 1600 px a side: on the shared invoices at
+        # 200 dpi it finds every value it found at 2000 px, in about 0.7x the time (same run, side by side).
+        self._params: dict[str, Any] = {"Global.log_level": "error", "Global.text_score": text_score,
+                                        "Global.use_cls": False, "Global.max_side_len": DETECT_SIDE}
         if threads:
             self._params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
         self._ocr: Any = None
