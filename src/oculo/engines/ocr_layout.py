@@ -107,7 +107,7 @@ def split_phrase(text: str, box: Box, confidence: float, chars: Sequence[tuple[s
         return []
     if gray is None or not chars or len(chars) != len(letters) or any(len(c) != 1 for c, _ in chars):
         return [Word(" ".join(pieces), box, confidence)]
-    y0, y1 = max(int(box[1]), 0), min(int(round(box[3])) + 1, gray.shape[0])
+    y0, y1 = max(int(box[1]), 0), min(round(box[3]) + 1, gray.shape[0])
     band = gray[y0:y1]
     if band.size == 0:
         return [Word(" ".join(pieces), box, confidence)]

@@ -20,8 +20,8 @@ __all__ = ["detect_rotation", "upright"]
 
 MIN_CONFIDENCE = 2.0
 OSD_SIDE = 2000  # OSD needs letters a dozen pixels high, not more: larger pages are shrunk to this long side
-_ROTATE = re.compile(r"^Rotate:\s*(\d+)", re.M)
-_CONFIDENCE = re.compile(r"^Orientation confidence:\s*([\d.]+)", re.M)
+_ROTATE = re.compile(r"^Rotate:\s*(\d+)", re.MULTILINE)
+_CONFIDENCE = re.compile(r"^Orientation confidence:\s*([\d.]+)", re.MULTILINE)
 
 
 def detect_rotation(image: Image.Image, *, timeout: float = 60) -> int:
