@@ -25,11 +25,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from ..errors import EngineError, NotInstalled, Unsupported
 from .base import Capabilities, Chunk, Engine, Reply, Request, Stats
-from .ocr_layout import Box, Line, Word, assemble_lines
+from .ocr_layout import Box, Line, Word, assemble_lines, split_phrase
 
 __all__ = ["Word", "Line", "OcrPage", "OcrEngine", "RapidOcrEngine", "TesseractEngine", "get_ocr_engine",
            "OCR_ENGINES", "OCR_DPI", "OCR_MAX_PIXELS", "parse_tesseract_tsv"]
@@ -62,6 +63,7 @@ class OcrPage:
 # stays well under this many pixels.
 OCR_MAX_PIXELS = 40_000_000
 OCR_DPI = 200
+DETECT_SIDE = 1600  # RapidOCR's detector sees the page shrunk to this long side (its default is 2000)
 
 
 class OcrEngine(Engine):
@@ -114,7 +116,11 @@ class RapidOcrEngine(OcrEngine):
             if importlib.util.find_spec(module) is None:
                 raise NotInstalled(f"rapidocr is not installed ({module}); pip install 'oculo[ocr]' "
                                    "(rapidocr and onnxruntime)")
-        self._params: dict[str, Any] = {"Global.log_level": "error", "Global.text_score": text_score}
+        # No per-line angle classifier: it runs on every line and only catches upside-down lines, and whole pages are
+        # turned upright before OCR (`orientation`). Detection on at most 1600 px a side: on the shared invoices at
+        # 200 dpi it finds every value it found at 2000 px, in about 0.7x the time (same run, side by side).
+        self._params: dict[str, Any] = {"Global.log_level": "error", "Global.text_score": text_score,
+                                        "Global.use_cls": False, "Global.max_side_len": DETECT_SIDE}
         if threads:
             self._params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
         self._ocr: Any = None
@@ -138,16 +144,33 @@ class RapidOcrEngine(OcrEngine):
         with self._lock:
             ocr = self._start()
             try:
-                out = ocr(rgb)  # a PIL image, not an array: rapidocr takes arrays as BGR
+                # A PIL image, not an array: rapidocr takes arrays as BGR. Character boxes let the layout step put
+                # back the spaces its recognizer drops on soft scans.
+                out = ocr(rgb, return_word_box=True, return_single_char_box=True)
             except Exception as e:  # noqa: BLE001
                 raise EngineError(f"rapidocr failed on a {rgb.width}x{rgb.height} image ({_one_line(e)})") from None
         words = []
         if out.boxes is not None and out.txts is not None:
-            for quad, text, score in zip(out.boxes, out.txts, out.scores):
-                xs = [float(p[0]) for p in quad]
-                ys = [float(p[1]) for p in quad]
-                words.append(Word(str(text), (min(xs), min(ys), max(xs), max(ys)), float(score)))
+            gray = np.asarray(rgb.convert("L"))
+            char_lists = list(out.word_results or ()) if len(out.word_results or ()) == len(out.txts) else []
+            for k, (quad, text, score) in enumerate(zip(out.boxes, out.txts, out.scores)):
+                chars = _char_boxes(char_lists[k]) if char_lists else None
+                words.extend(split_phrase(str(text), _bbox(quad), float(score), chars, gray))
         return OcrPage(assemble_lines(words), rgb.width, rgb.height, self.name, time.perf_counter() - t0)
+
+
+def _bbox(quad: Any) -> Box:
+    xs = [float(p[0]) for p in quad]
+    ys = [float(p[1]) for p in quad]
+    return (min(xs), min(ys), max(xs), max(ys))
+
+
+def _char_boxes(items: Any) -> list[tuple[str, Box]] | None:
+    """rapidocr's (char, score, quad) triples as (char, box), or None when they are not that shape."""
+    try:
+        return [(str(c), _bbox(quad)) for c, _score, quad in items]
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 class TesseractEngine(OcrEngine):

@@ -10,6 +10,11 @@ budget is a hard cap (engines are handed the image as is, and each model has a l
 can land below 72 dpi. Then the page is still rasterized at 72 dpi and shrunk with Pillow: at low scales PDFium's own
 anti-aliasing is rougher (on AmazonWebServices.pdf at 36 dpi, ~20% further from a 4x-supersampled reference).
 An explicit `dpi` replaces the automatic choice; `max_pixels` still caps it, so pass a large budget to get exactly it.
+
+A scanned page (`native_scans=True`, what classic OCR asks for) is read at its scan's own resolution: when the page
+shows nothing but one image covering it, that image's pixels are taken as they are, not re-rendered. Rendering a
+150 dpi scan at 200 dpi (or even at 150, where PDFium still interpolates) blurs the gaps between words, and RapidOCR
+then runs them together ("Schmidt&SöhneGmbH"); the scan itself keeps them.
 """
 
 from __future__ import annotations
@@ -98,8 +103,12 @@ def is_pdf(data: bytes) -> bool:
 
 def open_document(path_or_source: str | os.PathLike[str] | Source | bytes, *, pages: str | None = None,
                   dpi: float | None = None, max_pixels: int = 1024 * 1024, min_side: int = 28,
-                  password: str | None = None) -> list[Page]:
-    """Read a PDF, a (multi-page) TIFF or an image into pages; the type comes from the content, not the name."""
+                  password: str | None = None, native_scans: bool = False) -> list[Page]:
+    """Read a PDF, a (multi-page) TIFF or an image into pages; the type comes from the content, not the name.
+
+    `native_scans`: a PDF page that is one full-page image comes out at that image's own resolution (only shrunk
+    to fit `max_pixels`), whatever `dpi` says for the other pages.
+    """
     source = _as_source(path_or_source)
     name = source.name
     limits = ImageLimits(max_pixels=max_pixels, min_side=min_side)
@@ -107,7 +116,7 @@ def open_document(path_or_source: str | os.PathLike[str] | Source | bytes, *, pa
         raise ValueError(f"dpi must be positive, got {dpi}")
     data = _read(source)
     if is_pdf(data):
-        return _pdf_pages(data, name, pages, dpi, limits, password)
+        return _pdf_pages(data, name, pages, dpi, limits, password, native_scans)
     if data.startswith(_TIFF_MAGIC):
         return _tiff_pages(data, name, pages, limits)
     parse_pages(pages, 1, name)
@@ -198,7 +207,7 @@ def _open_pdf(data: bytes, name: str, password: str | None):  # -> pypdfium2.Pdf
 
 
 def _pdf_pages(data: bytes, name: str, spec: str | None, dpi: float | None, limits: ImageLimits,
-               password: str | None) -> list[Page]:
+               password: str | None, native_scans: bool = False) -> list[Page]:
     with _PDFIUM_LOCK:
         pdf = _open_pdf(data, name, password)
         try:
@@ -211,7 +220,8 @@ def _pdf_pages(data: bytes, name: str, spec: str | None, dpi: float | None, limi
                 page = pdf[i]
                 try:
                     w_pt, h_pt = page.get_size()
-                    image, used_dpi = _render(page, w_pt, h_pt, dpi, limits)
+                    scan = _scan_image(page, w_pt, h_pt, limits) if native_scans else None
+                    image, used_dpi = scan or _render(page, w_pt, h_pt, dpi, limits)
                     text = _page_text(page)
                 except InputError:
                     raise
@@ -242,6 +252,50 @@ def _render(page, w_pt: float, h_pt: float, dpi: float | None, limits: ImageLimi
     if img.size != target:
         img = img.resize(target, RESAMPLE, reducing_gap=3.0)
     return pad_to_fit(img, limits), round(final_dpi, 2)
+
+
+def _scan_image(page, w_pt: float, h_pt: float, limits: ImageLimits) -> tuple[Image.Image, float] | None:
+    """The page's one full-page image at its own resolution, or None when the page is anything else.
+
+    Anything else is: more than one image, vector drawing, visible text (a searchable scan's invisible OCR layer
+    is allowed), an image that is rotated, sheared or does not cover the page, or a rotated page.
+    """
+    import pypdfium2.raw as pdfium_c
+
+    if page.get_rotation() % 360:
+        return None
+    image = None
+    for obj in page.get_objects(max_depth=0):
+        if obj.type == pdfium_c.FPDF_PAGEOBJ_IMAGE and image is None:
+            image = obj
+        elif obj.type == pdfium_c.FPDF_PAGEOBJ_TEXT and \
+                pdfium_c.FPDFTextObj_GetTextRenderMode(obj.raw) == pdfium_c.FPDF_TEXTRENDERMODE_INVISIBLE:
+            continue
+        else:
+            return None
+    if image is None:
+        return None
+    a, b, c, d, _e, _f = image.get_matrix().get()
+    left, bottom, right, top = image.get_bounds()
+    # Axis-aligned, upright, and within 2% of the page on every side (a scanner's margin crop is no reason to render).
+    if b or c or a <= 0 or d <= 0:
+        return None
+    tol_w, tol_h = 0.02 * w_pt, 0.02 * h_pt
+    if left > tol_w or bottom > tol_h or right < w_pt - tol_w or top < h_pt - tol_h:
+        return None
+    try:
+        img = image.get_bitmap(render=False).to_pil()
+    except Exception:  # noqa: BLE001 - an image format PDFium cannot hand over raw: render the page instead
+        return None
+    if img.width * img.height > MAX_SOURCE_PIXELS or min(img.size) < 1:
+        return None
+    if img.mode in ("RGBA", "LA"):  # a soft mask: what shows through is the white page
+        img = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img.convert("RGBA"))
+    img = img.convert("RGB") if img.mode != "RGB" else img.copy()  # the copy outlives the PDFium bitmap
+    target = fit_size(img.size, limits)
+    if target != img.size:
+        img = img.resize(target, RESAMPLE, reducing_gap=3.0)
+    return pad_to_fit(img, limits), round(72 * img.width / max(right - left, 1.0), 2)
 
 
 def _page_text(page) -> str:

@@ -25,9 +25,13 @@ class PageText:
     lines: list[dict[str, Any]] = field(default_factory=list)  # classic engines: text, box, confidence
     engine: str = ""
     stats: Stats | None = None
+    rotated: int = 0  # degrees the page was turned clockwise to be upright before it was read
+
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"source": self.source, "page": self.page, "engine": self.engine, "text": self.text}
+        if self.rotated:
+            out["rotated"] = self.rotated
         if self.lines:
             out["lines"] = self.lines
         if self.stats is not None:
@@ -54,23 +58,37 @@ def ocr_document(path: str | Path, engine: str | Engine, *, fmt: str = "text", p
         if system or (options is not None and options != Options()):
             raise Unsupported(f"{engine.name} is classic OCR: it takes no system prompt or generation options; "
                               "read with a vision model to use them")
-        # Classic OCR wants resolution, not a VLM's pixel budget: about 200 dpi reads small print reliably.
-        doc = open_document(path, pages=pages, dpi=dpi or OCR_DPI, max_pixels=caps.max_pixels)
+        # Classic OCR wants resolution, not a VLM's pixel budget: about 200 dpi reads small print reliably, and a
+        # scanned page is read at its scan's own resolution unless --dpi says otherwise (resampling blurs word gaps).
+        doc = open_document(path, pages=pages, dpi=dpi or OCR_DPI, max_pixels=caps.max_pixels,
+                            native_scans=dpi is None)
         out = []
         for p in doc:
-            page = engine.read(p.image)
-            out.append(PageText(source, p.index + 1, page.text, page.to_dict().get("lines", []), engine.name))
+            image, turned = _upright(p)
+            page = engine.read(image)
+            out.append(PageText(source, p.index + 1, page.text, page.to_dict().get("lines", []), engine.name,
+                                rotated=turned))
         return out
     doc = open_document(path, pages=pages, dpi=dpi, max_pixels=caps.max_pixels, min_side=caps.min_side)
     # A page of text needs room: the 4096 default holds whatever else the caller set (a --temperature alone
     # must not fall back to the engine's short default).
     opts = (options or Options()).with_defaults(max_tokens=4096, temperature=0.0)
     prompt = prompt or PROMPTS["markdown" if fmt == "markdown" else "text"]
-    requests = [Request.simple(prompt, [ImagePart(p.image, f"{Path(source).name} page {p.index + 1}")],
-                               system=system, options=opts) for p in doc]
+    turned = [_upright(p) for p in doc]
+    requests = [Request.simple(prompt, [ImagePart(image, f"{Path(source).name} page {p.index + 1}")],
+                               system=system, options=opts) for p, (image, _) in zip(doc, turned)]
     replies = engine.generate(requests)  # every page in one batch: the engine keeps itself busy
-    return [PageText(source, p.index + 1, r.text.strip(), engine=f"{r.engine}:{r.model}", stats=r.stats)
-            for p, r in zip(doc, replies)]
+    return [PageText(source, p.index + 1, r.text.strip(), engine=f"{r.engine}:{r.model}", stats=r.stats,
+                     rotated=degrees) for p, r, (_, degrees) in zip(doc, replies, turned)]
+
+
+def _upright(page: Any) -> tuple[Any, int]:
+    """A page without a PDF text layer (a scan, a photo) turned upright; born-digital pages are drawn as authored."""
+    from ..media.orientation import upright
+
+    if page.text:
+        return page.image, 0
+    return upright(page.image)
 
 
 def image_text(image: Any, engine: str = "auto") -> tuple[str | None, str | None]:
