@@ -1,8 +1,10 @@
 """The in-process engine: Hugging Face transformers, no server needed.
 
 Batches are left-padded so every row's new tokens start at the same position; under greedy decoding
-a batch gives the same tokens as running each request alone (tested). JSON schemas are enforced with
-xgrammar's token masks and re-validated afterwards by the seam.
+a batch gives the same tokens as running each request alone (tested). On CPU the Linear layers get torch's
+dynamic int8 quantization by default (`--dtype float32` keeps exact fp32): about 5x faster decoding; since
+it scales activations per batch, quantized requests run one at a time so each answer stays its own.
+JSON schemas are enforced with xgrammar's token masks and re-validated afterwards by the seam.
 """
 
 from __future__ import annotations
@@ -388,9 +390,12 @@ class TransformersEngine(Engine):
         groups: dict[str, list[int]] = {}
         for i, r in enumerate(requests):
             groups.setdefault(_settings_key(r), []).append(i)
+        # int8 weights quantize each batch's activations with one scale for the whole batch, so a row's answer
+        # would depend on its neighbours: quantized, every request runs alone and answers as it would alone.
+        size = 1 if self.quantized else self.batch_size
         for idxs in groups.values():
-            for start in range(0, len(idxs), self.batch_size):
-                chunk = idxs[start:start + self.batch_size]
+            for start in range(0, len(idxs), size):
+                chunk = idxs[start:start + size]
                 for i, rep in zip(chunk, self._run_batch_or_each(loaded, [requests[i] for i in chunk])):
                     replies[i] = rep
         return [r for r in replies if r is not None]
