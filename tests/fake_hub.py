@@ -40,7 +40,7 @@ class FakeHub:
     def total_bytes(self) -> int:
         return sum(len(b) for b in self.files.values())
 
-    def __enter__(self) -> FakeHub:
+    def __enter__(self) -> FakeHub:  # noqa: PYI034 - Python 3.10 has no typing.Self
         self.thread.start()
         return self
 

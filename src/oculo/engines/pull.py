@@ -129,7 +129,7 @@ def hf_cached(repo_id: str) -> str | None:
         from huggingface_hub import snapshot_download
 
         return snapshot_download(repo_id, local_files_only=True, cache_dir=os.environ.get("HF_HUB_CACHE"))
-    except Exception:  # not cached, half-cached, or huggingface_hub missing: all mean "not here"
+    except Exception:  # noqa: BLE001 - not cached, half-cached, or huggingface_hub missing: all mean "not here"
         return None
 
 
@@ -139,7 +139,7 @@ def hf_size(repo_id: str, *, timeout: float = 10.0) -> int | None:
         from huggingface_hub import HfApi
 
         info = HfApi().model_info(repo_id, files_metadata=True, timeout=timeout)
-    except Exception:  # the download itself reports why it fails; the size is only for the announcement
+    except Exception:  # noqa: BLE001 - the download says why it fails; the size only feeds the announcement
         return None
     sizes = [s.size for s in info.siblings or [] if s.size is not None]
     return sum(sizes) if sizes else None
