@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def engine(tiny_qwen):
-    return TransformersEngine(str(tiny_qwen), batch_size=8)
+    # Exact fp32: the batched, left-padded path (int8, the CPU default, runs requests one at a time).
+    return TransformersEngine(str(tiny_qwen), batch_size=8, dtype="float32")
 
 
 def _part(w, h, seed=0):
@@ -106,12 +107,14 @@ def test_load_time_is_charged_once(tiny_qwen):
 
 
 def test_missing_model_says_how_to_get_it_without_touching_the_network(tmp_path, monkeypatch):
+    # A missing model downloads on first use unless that is off (tests/test_first_run.py covers the download).
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("OCULO_NO_DOWNLOAD", "1")
     eng = open_engine("transformers", "no-such-org/no-such-model-xyz")
     with pytest.raises(ModelNotFound) as ei:
         eng.capabilities()
     msg = str(ei.value)
-    assert "\n" not in msg and "hf download no-such-org/no-such-model-xyz" in msg
+    assert "\n" not in msg and "`oculo pull no-such-org/no-such-model-xyz --engine transformers`" in msg
 
 
 def test_remote_code_needs_the_explicit_flag(tmp_path):

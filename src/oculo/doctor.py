@@ -14,7 +14,7 @@ __all__ = ["Check", "Report", "diagnose"]
 
 @dataclass
 class Check:
-    area: str  # machine | ollama | openai | transformers
+    area: str  # machine | ollama | openai | transformers | ask | ocr | video
     name: str
     ok: bool | None  # None: information, not a pass/fail
     detail: str
@@ -30,9 +30,15 @@ class Report:
     def problems(self) -> list[Check]:
         return [c for c in self.checks if c.ok is False]
 
+    @property
+    def ask(self) -> Check | None:
+        """The answer to "can `oculo ask` run now?"."""
+        return next((c for c in self.checks if c.area == "ask"), None)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"machine": self.machine, "checks": [asdict(c) for c in self.checks],
-                "problems": len(self.problems)}
+        ask = self.ask
+        return {"machine": self.machine, "can_ask": bool(ask and ask.ok), "ask": ask.detail if ask else None,
+                "checks": [asdict(c) for c in self.checks], "problems": len(self.problems)}
 
 
 def _version(pkg: str) -> str | None:
@@ -123,15 +129,116 @@ def _transformers(report: Report) -> None:
                                None if xg_v else "pip install xgrammar"))
 
 
+# bench/cpu.py: int8 decoding of a SmolVLM-500M-shaped model on 2 cores. Speed scales about inversely with the
+# weights' size and with cores; good for an order of magnitude, which is what "roughly how fast" asks.
+_CPU_TOKENS_PER_S, _CPU_PARAMS, _CPU_CORES = 41.0, 0.5e9, 2
+
+
+def _weights_params(folder: str) -> float | None:
+    """Parameters in a model folder, from its safetensors' sizes and the dtype its config names."""
+    import json
+    from pathlib import Path
+
+    files = list(Path(folder).glob("*.safetensors"))
+    if not files:
+        return None
+    try:
+        config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+        dtype = str(config.get("dtype") or config.get("torch_dtype") or "float32")
+    except (OSError, ValueError, AttributeError):
+        dtype = "float32"
+    return sum(f.stat().st_size for f in files) / (4 if "32" in dtype else 2)
+
+
+def _speed(folder: str | None, gpu: bool, cores: int) -> str:
+    if gpu:
+        return "on the GPU"
+    params = _weights_params(folder) if folder else None
+    if params is None:
+        return "speed unknown until the model is here"
+    rate = _CPU_TOKENS_PER_S * (_CPU_PARAMS / params) * (max(1, cores) / _CPU_CORES)
+    rate_text = "over 100" if rate > 100 else f"roughly {rate:.0f}"
+    return f"{rate_text} tokens/s on CPU with int8 weights ({params / 1e6:,.0f}M parameters)"
+
+
+def _ask(report: Report, host: str | None) -> None:
+    """The question users bring: can `oculo ask` answer now, with which engine and model, and if not, the fix.
+
+    It follows `open_engine`'s auto path (Ollama with a vision model, else the in-process default, downloaded on
+    first use) without loading or downloading anything, and without contacting the hub."""
+    from .engines.ollama import ollama_host
+    from .engines.pull import download_stopper, hf_cache_dir, hf_cached
+
+    model = os.environ.get("OCULO_MODEL") or None
+    base = ollama_host(host)
+    vision = next((c for c in report.checks if c.area == "ollama" and c.name == "vision models" and c.ok), None)
+    if vision and not (model and os.path.isdir(model)):
+        use = model or vision.detail.split(", ")[0]
+        report.checks.append(Check("ask", "can ask run", True, f"yes: through Ollama at {base} with {use}"))
+        return
+    tried = "Ollama has no vision model" if any(c.area == "ollama" and c.ok for c in report.checks) \
+        else f"Ollama at {base} is not reachable"
+    engine = next((c for c in report.checks if c.name == "in-process engine"), None)
+    if engine is None or not engine.ok:
+        report.checks.append(Check("ask", "can ask run", False, f"no: {tried}, and the in-process engine is not "
+                                   "installed", "start Ollama and `oculo pull moondream`, or "
+                                   "`pip install 'oculo[local]'`"))
+        return
+    from .engines.resolve import EngineSettings, _name_for, default_local_model
+    from .errors import OculoError
+
+    try:
+        repo = _name_for("transformers", model, EngineSettings()) if model else default_local_model()
+    except OculoError as e:
+        report.checks.append(Check("ask", "can ask run", False, f"no: {tried}, and {e}", "pass another -m"))
+        return
+    gpu = "CPU only" not in (engine.detail or "")
+    folder = repo if os.path.isdir(repo) else hf_cached(repo)
+    cores = int(report.machine.get("cores") or os.cpu_count() or 1)
+    if folder:
+        report.checks.append(Check("ask", "can ask run", True,
+                                   f"yes: in-process with {repo}, {_speed(folder, gpu, cores)}"))
+        return
+    stopper = download_stopper()
+    if stopper is None:
+        from huggingface_hub.constants import ENDPOINT
+
+        report.checks.append(Check("ask", "can ask run", True,
+                                   f"yes, once {repo} is downloaded: the first ask fetches it from {ENDPOINT} "
+                                   "(a one-time download)",
+                                   f"fetch it now with `oculo pull {repo} --engine transformers`"))
+        return
+    report.checks.append(Check("ask", "can ask run", False,
+                               f"no: {tried}, and {repo} is not in the Hugging Face cache ({hf_cache_dir()}) "
+                               f"while downloading is off ({stopper})",
+                               f"start Ollama and `oculo pull moondream`, or allow the download (unset "
+                               f"{stopper.split('=')[0]}) or run `oculo pull {repo} --engine transformers`"))
+
+
+def _extras(report: Report) -> None:
+    """What reads text without a vision model, and what reads video."""
+    import importlib.util
+    import shutil
+
+    have = {m: importlib.util.find_spec(m) is not None for m in ("rapidocr", "onnxruntime", "av")}
+    rapid = have["rapidocr"] and have["onnxruntime"]
+    report.checks.append(Check("ocr", "rapidocr", True if rapid else None,
+                               f"rapidocr {_version('rapidocr')}" if rapid else "not installed",
+                               None if rapid else "pip install 'oculo[ocr]'"))
+    tess = shutil.which("tesseract")
+    report.checks.append(Check("ocr", "tesseract", True if tess else None, tess or "not on PATH",
+                               None if tess else "install it (apt install tesseract-ocr, brew install tesseract)"))
+    report.checks.append(Check("video", "PyAV", True if have["av"] else None,
+                               f"PyAV {_version('av')}" if have["av"] else "not installed: `oculo video` is off",
+                               None if have["av"] else "pip install 'oculo[video]'"))
+
+
 def diagnose(*, ollama_host: str | None = None, base_url: str | None = None, timeout: float = 2.0) -> Report:
     report = Report()
     _machine(report)
     _ollama(report, ollama_host, timeout)
     _openai(report, base_url, timeout)
     _transformers(report)
-    engines = [c for c in report.checks if c.name in ("server", "in-process engine")]
-    if not any(c.ok for c in engines):
-        report.checks.append(Check("engines", "any engine", False, "no engine can run a model on this machine",
-                                   "start Ollama (`ollama serve`) or install the in-process engine: "
-                                   "`pip install 'oculo[local]'`"))
+    _ask(report, ollama_host)
+    _extras(report)
     return report

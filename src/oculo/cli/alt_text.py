@@ -13,8 +13,17 @@ from .. import html_alt
 from ..engines import ImagePart, Stats, open_engine
 from ..errors import OculoError
 from ..tasks.alt_text import DEFAULT_MAX_CHARS, AltText
-from .common import (batch_options, build_settings, check_engine_flags, engine_options, gather_inputs, input_options,
-                     job_spec, prompt_file_option, task_prompt)
+from .common import (
+    batch_options,
+    build_settings,
+    check_engine_flags,
+    engine_options,
+    gather_inputs,
+    input_options,
+    job_spec,
+    prompt_file_option,
+    task_prompt,
+)
 from .output import Output
 
 

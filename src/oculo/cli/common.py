@@ -62,7 +62,12 @@ def _engine_options(f: Callable[..., Any], engines: tuple[str, ...], engine_help
                      help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1. [env: OPENAI_BASE_URL]"),
         click.option("--api-key", envvar="OPENAI_API_KEY", help="Key for that server. [env: OPENAI_API_KEY]"),
         click.option("--device", help="In-process engine: cuda, mps or cpu (default: the best present)."),
-        click.option("--dtype", help="In-process engine: bfloat16, float16 or float32 (default: by device)."),
+        click.option("--dtype", type=click.Choice(("auto", "float32", "bfloat16", "float16", "int8")),
+                     help="In-process engine: weights' precision (default auto: int8 on CPU, bfloat16/float16 on "
+                          "a GPU); float32 is exact fp32, int8 is CPU only."),
+        click.option("--no-download", "no_download", is_flag=True,
+                     help="In-process engine: fail instead of downloading a model missing from the cache "
+                          "(as do OCULO_NO_DOWNLOAD=1 and HF_HUB_OFFLINE=1)."),
         click.option("--trust-remote-code", is_flag=True,
                      help="In-process engine: allow models that ship their own Python code."),
         click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
@@ -100,7 +105,7 @@ def build_settings(kw: dict[str, Any]) -> tuple[EngineSettings, Options]:
         host=kw.pop("ollama_host", None), base_url=kw.pop("base_url", None), api_key=kw.pop("api_key", None),
         device=kw.pop("device", None), dtype=kw.pop("dtype", None),
         trust_remote_code=kw.pop("trust_remote_code", False), batch_size=kw.pop("batch_size", 8),
-        max_pixels=max_pixels, extra=extra,
+        max_pixels=max_pixels, no_download=kw.pop("no_download", False), extra=extra,
     )
     options = Options(max_tokens=kw.pop("max_tokens", None), temperature=kw.pop("temperature", None),
                       seed=kw.pop("seed", None), stop=list(kw.pop("stop", ()) or ()), extra=extra)

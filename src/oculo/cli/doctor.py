@@ -12,7 +12,8 @@ import click
 @click.option("--ollama-host", envvar="OLLAMA_HOST", help="Ollama's address. [env: OLLAMA_HOST]")
 @click.option("--base-url", envvar="OPENAI_BASE_URL", help="An OpenAI-compatible server. [env: OPENAI_BASE_URL]")
 def doctor(as_json: bool, ollama_host: str | None, base_url: str | None) -> None:
-    """Check the machine and every engine; list each problem with its fix. Exits 1 when a problem is found."""
+    """Can `oculo ask` run now, with which engine and model, and how fast; then the machine, every engine, OCR and
+    video, each problem with its fix. Exits 1 when a problem is found, always when nothing can answer."""
     from ..doctor import diagnose
 
     report = diagnose(ollama_host=ollama_host, base_url=base_url)
@@ -25,6 +26,9 @@ def doctor(as_json: bool, ollama_host: str | None, base_url: str | None) -> None
             if c.fix:
                 click.echo(f"{'':<34}{'fix' if c.ok is False else 'hint'}: {c.fix}")
         n = len(report.problems)
+        ask = report.ask
+        if ask is not None:
+            click.echo(f"\noculo ask: {ask.detail}" + (f"\n  fix: {ask.fix}" if ask.ok is False and ask.fix else ""))
         click.echo(f"\n{n} problem(s) found" if n else "\nno problems found")
     if report.problems:
         raise SystemExit(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +13,7 @@ from ..errors import EngineError, ModelNotFound, OculoError
 from . import http
 from .ollama import ollama_host
 
-__all__ = ["PullEvent", "ollama_pull", "hf_pull"]
+__all__ = ["PullEvent", "ollama_pull", "hf_pull", "hf_cached", "hf_size", "download_stopper", "human_size"]
 
 # Ollama reports a registry it cannot reach with Go's network errors; these say "offline" to a person.
 _OFFLINE_MARKERS = ("no such host", "dial tcp", "i/o timeout", "network is unreachable", "connection refused",
@@ -91,3 +92,64 @@ def hf_pull(repo_id: str, *, cache_dir: str | None = None, **kwargs: Any) -> str
                           ) from None
     except OSError as e:
         raise EngineError(f"downloading {repo_id} failed: {str(e).splitlines()[0]}") from None
+
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def download_stopper(no_download: bool = False) -> str | None:
+    """What forbids downloading a model now (a flag or an environment variable, as the user would type it), or None."""
+    if no_download:
+        return "--no-download"
+    for var in ("OCULO_NO_DOWNLOAD", "HF_HUB_OFFLINE"):
+        if os.environ.get(var, "").strip().lower() in _TRUE:
+            return f"{var}=1"
+    try:  # huggingface_hub reads HF_HUB_OFFLINE once, at import: honour what it decided too
+        from huggingface_hub.constants import is_offline_mode
+
+        if is_offline_mode():
+            return "HF_HUB_OFFLINE=1"
+    except ImportError:
+        pass
+    return None
+
+
+def hf_cache_dir() -> str:
+    try:
+        from huggingface_hub.constants import HF_HUB_CACHE
+
+        return os.environ.get("HF_HUB_CACHE") or HF_HUB_CACHE
+    except ImportError:
+        return "~/.cache/huggingface/hub"
+
+
+def hf_cached(repo_id: str) -> str | None:
+    """The cached snapshot folder of `repo_id`, or None; never touches the network."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(repo_id, local_files_only=True, cache_dir=os.environ.get("HF_HUB_CACHE"))
+    except Exception:  # noqa: BLE001 - not cached, half-cached, or huggingface_hub missing: all mean "not here"
+        return None
+
+
+def hf_size(repo_id: str, *, timeout: float = 10.0) -> int | None:
+    """Bytes a snapshot of `repo_id` would download (the hub's file sizes), or None when the hub will not say."""
+    try:
+        from huggingface_hub import HfApi
+
+        info = HfApi().model_info(repo_id, files_metadata=True, timeout=timeout)
+    except Exception:  # noqa: BLE001 - the download says why it fails; the size only feeds the announcement
+        return None
+    sizes = [s.size for s in info.siblings or [] if s.size is not None]
+    return sum(sizes) if sizes else None
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "size unknown"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return f"{n} B"

@@ -27,6 +27,7 @@ class EngineSettings:
     trust_remote_code: bool = False
     batch_size: int = 8
     max_pixels: int | None = None  # image budget override
+    no_download: bool = False  # in-process engine: fail instead of downloading a model missing from the cache
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -77,11 +78,10 @@ def open_engine(engine: str | None = None, model: str | None = None,
     model = model or os.environ.get("OCULO_MODEL") or None
     if name not in ENGINES:
         raise OculoError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
+    tried = None
     if name == "auto":
-        from .ollama import ollama_reachable
-
-        # Ollama when it runs; models that ship their own code never load in-process without the flag.
-        name = "ollama" if ollama_reachable(s.host) else "transformers"
+        name, tried, found = _auto(model, s)
+        model = model or found
     if model:
         model = _name_for(name, model, s)
     if name == "ollama":
@@ -98,4 +98,23 @@ def open_engine(engine: str | None = None, model: str | None = None,
 
     return TransformersEngine(model or default_local_model(), device=s.device, dtype=s.dtype,
                               trust_remote_code=s.trust_remote_code, batch_size=s.batch_size,
-                              max_pixels=s.max_pixels)
+                              max_pixels=s.max_pixels, no_download=s.no_download, tried=tried)
+
+
+def _auto(model: str | None, s: EngineSettings) -> tuple[str, str | None, str | None]:
+    """Ollama when it answers (and, with no model named, has a vision model); else in-process, with a note of
+    what was tried, so a model that cannot be had either way fails in one line naming both."""
+    from .ollama import default_ollama_model, ollama_host, ollama_reachable
+
+    base = ollama_host(s.host)
+    if model and os.path.isdir(model):
+        return "transformers", None, None  # a model folder runs in-process, whatever else runs here
+    if not ollama_reachable(s.host):
+        return "transformers", f"Ollama at {base} is not reachable", None
+    if model:
+        return "ollama", None, None
+    try:
+        found = default_ollama_model(s.host)  # the best vision model pulled
+    except OculoError:  # none pulled (or it stopped answering): the in-process default takes over
+        return "transformers", f"Ollama at {base} has no vision model", None
+    return "ollama", None, found

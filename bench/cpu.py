@@ -1,0 +1,154 @@
+"""Benchmark: the CPU default (SmolVLM-500M's architecture) through oculo's engine and through plain `generate`.
+
+    python bench/cpu.py [--tokens 32] [--dtypes int8,float32]
+
+Builds a real-size, random-weight model with SmolVLM-500M-Instruct's shapes (SigLIP 512 px / patch 16 vision tower,
+pixel shuffle x4, a 32-layer 960-wide Llama decoder, 49,280-token vocabulary) and the tiny SmolVLM tokenizer and
+processor from oculo.testing, saves it, and loads it through oculo's in-process engine. For each precision (exact
+float32, and the CPU default: torch's dynamic int8 quantization of every Linear layer) one 512 px image and a short
+prompt go through `engine.generate` and through `model.generate` on the same loaded model, with the same inputs;
+each path runs once to warm up, then once measured. Reported per path: time to first token (prefill + one decode
+step) and decode tokens/s (tokens after the first over the time after the first). Random weights rarely pick the
+end-of-sequence token, so both paths generate the full --tokens.
+
+The last line printed is one JSON object. The machine may be shared: figures are noisy, ratios less so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+try:
+    import oculo  # noqa: F401
+except ImportError:  # run from a checkout without installing
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from oculo import Options, Request
+from oculo.engines import ImagePart
+from oculo.engines.local import TransformersEngine
+from oculo.testing import make_image
+
+# SmolVLM-500M-Instruct's config.json: the sizes that set the cost of each token.
+TEXT = {"hidden_size": 960, "intermediate_size": 2560, "num_hidden_layers": 32, "num_attention_heads": 15,
+        "num_key_value_heads": 5, "vocab_size": 49280, "max_position_embeddings": 8192, "rope_theta": 100000.0,
+        "rms_norm_eps": 1e-5, "model_type": "llama", "tie_word_embeddings": False}
+VISION = {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
+          "image_size": 512, "patch_size": 16}
+SCALE = 4  # pixel shuffle: (512/16)^2 / 4^2 = 64 image tokens per 512 px tile
+
+
+def build(folder: Path) -> None:
+    import torch
+    from transformers import GenerationConfig
+
+    from oculo.testing.families_idefics import build_smolvlm
+
+    parts = build_smolvlm()
+    tok = parts.processor.tokenizer
+    ids = tok.convert_tokens_to_ids
+    config = type(parts.config)(text_config={**TEXT, "bos_token_id": ids("<|im_start|>"), "eos_token_id": ids("<end_of_utterance>"),
+                                 "pad_token_id": ids("<|im_end|>")},
+                    vision_config=VISION, image_token_id=ids("<image>"), scale_factor=SCALE, tie_word_embeddings=False)
+    config.dtype = "float32"
+    ip = parts.processor.image_processor
+    ip.size = {"longest_edge": 512}  # one 512 px image is one tile: no splitting, as the issue's measurement
+    ip.max_image_size = {"longest_edge": 512}
+    ip.do_image_splitting = False
+    parts.processor.image_seq_len = (512 // 16) ** 2 // SCALE**2
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = parts.model_class(config).eval()
+    model.generation_config = GenerationConfig(**parts.generation)
+    model.save_pretrained(folder)
+    parts.processor.save_pretrained(folder)
+
+
+class FirstToken:
+    """A streamer noting when the first new token appears (its first call is the prompt)."""
+
+    def __init__(self) -> None:
+        self.calls, self.at = 0, None
+
+    def put(self, value) -> None:
+        self.calls += 1
+        if self.calls == 2:
+            self.at = time.perf_counter()
+
+    def end(self) -> None:
+        pass
+
+
+def rates(n: int, ttft: float, total: float) -> dict[str, float]:
+    return {"tokens": n, "ttft_s": round(ttft, 3),
+            "decode_tokens_per_s": round((n - 1) / (total - ttft), 2) if n > 1 and total > ttft else 0.0}
+
+
+def run_oculo(engine: TransformersEngine, request: Request) -> dict[str, float]:
+    reply = engine.generate([request])[0]
+    s = reply.stats
+    return rates(s.generated_tokens, s.ttft_s or s.total_s, s.total_s)
+
+
+def run_plain(engine: TransformersEngine, request: Request) -> dict[str, float]:
+    import torch
+
+    loaded = engine._load()
+    kw = {"max_new_tokens": request.options.max_tokens, "do_sample": False,
+          "pad_token_id": loaded.processor.tokenizer.pad_token_id}
+    streamer = FirstToken()
+    t0 = time.perf_counter()  # both paths' clocks include preparing the inputs (template, image processor)
+    inputs = engine._inputs(loaded, [request])  # the same tensors oculo feeds the model
+    with torch.inference_mode():
+        out = loaded.model.generate(**inputs, streamer=streamer, **kw)
+    total = time.perf_counter() - t0
+    n = out.shape[1] - inputs["input_ids"].shape[1]
+    return rates(n, (streamer.at or t0 + total) - t0, total)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tokens", type=int, default=32)
+    ap.add_argument("--dtypes", default="int8,float32")
+    args = ap.parse_args()
+    import torch
+
+    image = ImagePart(make_image(512, 512, seed=1), "512.png")
+    request = Request.simple("Describe this image.", [image], options=Options(max_tokens=args.tokens))
+    result: dict = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                                "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
+                    "model": "SmolVLM-500M shape, random weights", "image_px": 512, "tokens": args.tokens}
+    with tempfile.TemporaryDirectory(prefix="oculo-bench-cpu-") as tmp:
+        t0 = time.perf_counter()
+        build(Path(tmp))
+        result["build_s"] = round(time.perf_counter() - t0, 1)
+        print(f"built in {result['build_s']} s", file=sys.stderr, flush=True)
+        for dtype in args.dtypes.split(","):
+            engine = TransformersEngine(tmp, device="cpu", dtype=None if dtype == "int8" else dtype, batch_size=1)
+            params = sum(p.numel() for p in engine._load().model.parameters())
+            run_oculo(engine, request)  # warm-up: first-call allocations, kernels' one-time setup
+            run_plain(engine, request)
+            ours, plain = run_oculo(engine, request), run_plain(engine, request)
+            overhead = 1 - ours["decode_tokens_per_s"] / plain["decode_tokens_per_s"] if plain["decode_tokens_per_s"] else None
+            result[dtype] = {"load_s": round(engine._loaded.load_s, 1), "float_params": params, "oculo": ours,
+                             "plain_generate": plain,
+                             "oculo_overhead": None if overhead is None else round(overhead, 3)}
+            print(f"{dtype:>8}: oculo {ours['decode_tokens_per_s']:6.1f} tok/s, ttft {ours['ttft_s']:.2f} s | "
+                  f"plain generate {plain['decode_tokens_per_s']:6.1f} tok/s, ttft {plain['ttft_s']:.2f} s",
+                  file=sys.stderr, flush=True)
+            engine.close()
+    if "float32" in result and "int8" in result:
+        result["int8_speedup"] = round(result["int8"]["oculo"]["decode_tokens_per_s"]
+                                       / max(result["float32"]["oculo"]["decode_tokens_per_s"], 1e-9), 2)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
