@@ -57,6 +57,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# No test may reach the real hub: a model id missing from the cache fails in one line instead of downloading.
+# The first-run tests lift this (cli_env drops OCULO_* variables) and point HF_ENDPOINT at a loopback stand-in.
+os.environ.setdefault("OCULO_NO_DOWNLOAD", "1")
+
 # Every CLI run in the tests shares one throwaway job store, never the user's own.
 _TEST_STORE = os.path.join(tempfile.mkdtemp(prefix="oculo-tests-"), "jobs.sqlite3")
 
