@@ -9,7 +9,7 @@ import click
 
 from .. import api
 from ..engines import Engine, Reply, open_engine
-from .common import (batch_options, build_settings, check_engine_flags, engine_options, gather_inputs, input_options,
+from .common import (batch_options, drop_job_options, build_settings, check_engine_flags, engine_options, gather_inputs, input_options,
                      job_spec, prompt_file_option, refuse, task_prompt)
 from .output import Output
 
@@ -89,8 +89,7 @@ def ask(prompt: str, images: tuple[str, ...], model: str | None, engine: str | N
                         output.progress)
         _run_each(spec, sources, lambda p: api.build_request(prompt, [p], system, options, schema), output)
         return
-    for key in ("store", "force", "concurrency"):
-        kw.pop(key, None)
+    drop_job_options(kw, "runs a job over many images; add --each to ask about each image")
     eng = open_engine(engine, model, settings)
     check_engine_flags(eng.name)
     parts = api.load_images(inputs, eng, **filters)
@@ -140,8 +139,8 @@ def describe(images: tuple[str, ...], model: str | None, engine: str | None, sys
     check_engine_flags(eng.name)
     output = Output.from_kw(kw, as_json=as_json, out=out, inputs=len(sources))
     if one and not out and _streaming(stream, as_json):
-        for key in ("store", "force", "concurrency"):
-            kw.pop(key, None)
+        drop_job_options(kw, "runs a job over many images; one streamed description runs here "
+                             "(add --no-stream or --json to run it as a job)")
         parts = api.load_images(inputs, eng, **filters)
         reply = _stream(eng, api.build_request(prompt, parts, system, options, None))
         if reply.error:

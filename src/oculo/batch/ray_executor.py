@@ -1,0 +1,217 @@
+"""Run a job's `work` on Ray actors: same items, keys and store; only where the engine calls happen changes.
+
+Each actor holds ONE engine, rebuilt from its recipe (engine name, model, settings) when the actor starts, and
+calls the job's `work` on the batches the driver sends it. The driver (`run_items`) keeps the job store: each
+batch's results come back as a future and are written as they arrive, so killing the driver loses nothing
+already stored and a rerun skips it. A worker that dies mid-batch is restarted and the batch retried by Ray
+(`max_restarts`, `max_task_retries`); a batch that still kills its worker is split and its items retried one by
+one, so a poison item fails alone.
+
+First cut, on purpose: payloads are what the local runner sends (paths, or bytes for URLs and stdin), so the
+files must be readable at the same path on every node (a shared filesystem), and reading and decoding happen
+inside the actor, beside the model, not as a separate CPU stage.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from ..engines import Engine, EngineSettings, open_engine
+from ..errors import NotInstalled
+from .runner import Result, Work, _attempt
+
+__all__ = ["RayExecutor", "WorkerStats", "require_ray"]
+
+INSTALL = "pip install 'oculo[ray]'"
+
+
+def require_ray() -> None:
+    """A one-line error, before any work starts, when Ray is not installed."""
+    if importlib.util.find_spec("ray") is None:
+        raise NotInstalled(f"--executor ray needs Ray; install it with `{INSTALL}`")
+
+
+def pickle_work(work: Work, settings: EngineSettings | None) -> bytes:
+    """`work` as bytes in which every engine it reaches is its recipe, not its loaded state.
+
+    A model's weights, a client's connection pool or a tesseract lock do not travel; each actor opens its
+    own engine with `open_engine(name, model, settings)` when it unpickles the work, once.
+    """
+    from ray import cloudpickle
+
+    class _Pickler(cloudpickle.CloudPickler):
+        def reducer_override(self, obj: Any) -> Any:
+            if isinstance(obj, Engine):
+                return open_engine, (obj.name, obj.model, settings)
+            return super().reducer_override(obj)
+
+    import io
+
+    buf = io.BytesIO()
+    _Pickler(buf).dump(work)
+    return buf.getvalue()
+
+
+class _Worker:
+    """One Ray actor: one engine, the job's `work`, and the runner's own retries of transient failures."""
+
+    def __init__(self, blob: bytes, retries: int, backoff_s: float) -> None:
+        import pickle
+
+        self.work = pickle.loads(blob)
+        self.retries, self.backoff_s = retries, backoff_s
+
+    def run(self, payloads: list[Any]) -> tuple[list[Result], float, str]:
+        import ray
+
+        t0 = time.perf_counter()
+        results = _attempt(self.work, payloads, self.retries, self.backoff_s, threading.Event())
+        return results, time.perf_counter() - t0, ray.get_runtime_context().get_node_id()[:8]
+
+
+@dataclass
+class WorkerStats:
+    worker: int
+    node: str | None = None
+    items: int = 0
+    busy_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        rate = self.items / self.busy_s if self.busy_s > 0 else None
+        return {"worker": self.worker, "node": self.node, "items": self.items, "busy_s": round(self.busy_s, 3),
+                "items_per_s": None if rate is None else round(rate, 2)}
+
+
+class RayExecutor:
+    """A pool of actors with the runner's `submit` signature: payloads in, a future of Results out."""
+
+    def __init__(self, work: Work, settings: EngineSettings | None, engine: Engine, *, address: str | None = None,
+                 workers: int | None = None, retries: int = 3, backoff_s: float = 0.5,
+                 worker_restarts: int = 2) -> None:
+        require_ray()
+        import ray
+
+        self._started = not ray.is_initialized()
+        if self._started:
+            init: dict[str, Any] = {"address": address, "include_dashboard": False, "log_to_driver": False,
+                                    "logging_level": logging.WARNING}
+            if not address:
+                import os
+
+                if not os.environ.get("RAY_ADDRESS"):
+                    init["_node_ip_address"] = "127.0.0.1"  # a cluster of this machine only: loopback is enough
+            ray.init(**init)
+        resources = ray.cluster_resources()
+        gpus = _gpus_per_worker(engine, settings, resources)
+        server = engine.name in ("ollama", "openai")
+        if workers is None:
+            if gpus:
+                workers = int(resources.get("GPU", 0))
+            elif server:  # a client waits on the network: as many as the server has slots
+                workers = max(1, engine.capabilities().parallel)
+            else:
+                workers = int(resources.get("CPU", 1))
+        self.workers = max(1, workers)
+        self.attempts = 1 + worker_restarts
+        actor = ray.remote(_Worker).options(  # type: ignore[attr-defined]
+            num_cpus=0 if server else 1, num_gpus=gpus, max_restarts=worker_restarts,
+            max_task_retries=worker_restarts)
+        # Passed by value, not as an object-store ref: a restarted actor must still find its arguments.
+        blob = pickle_work(work, settings)
+        self._actors = [actor.remote(blob, retries, backoff_s) for _ in range(self.workers)]
+        self._load = [0] * self.workers
+        self._lock = threading.Lock()
+        self.stats = [WorkerStats(i) for i in range(self.workers)]
+
+    def submit(self, payloads: list[Any]) -> Future[list[Result]]:
+        out: Future[list[Result]] = Future()
+        self._submit(payloads, out)
+        return out
+
+    def _submit(self, payloads: list[Any], out: Future[list[Result]]) -> None:
+        with self._lock:
+            i = min(range(self.workers), key=self._load.__getitem__)  # the least busy actor
+            self._load[i] += 1
+        ref = self._actors[i].run.remote(payloads)
+        ref.future().add_done_callback(lambda f: self._done(f, i, payloads, out))
+
+    def _done(self, f: Future[Any], i: int, payloads: list[Any], out: Future[list[Result]]) -> None:
+        with self._lock:
+            self._load[i] -= 1
+        try:
+            results, seconds, node = f.result()
+        except Exception as e:  # noqa: BLE001 - the worker died on every attempt, or Ray failed the task
+            if len(payloads) > 1:  # find the poison item: each goes again alone, and only it fails
+                # Off Ray's callback thread: submitting from inside its completion callback is not its contract.
+                threading.Thread(target=self._split, args=(payloads, out), daemon=True).start()
+                return
+            reason = " ".join(str(e).split())[:200]
+            out.set_result([Result(None, f"the Ray worker running this item died {self.attempts} times "
+                                         f"({reason}); it fails alone, the others go on", attempts=self.attempts)])
+            return
+        with self._lock:
+            s = self.stats[i]
+            s.node, s.items, s.busy_s = node, s.items + len(payloads), s.busy_s + seconds
+        out.set_result(results)
+
+    def _split(self, payloads: list[Any], out: Future[list[Result]]) -> None:
+        parts: list[Future[list[Result]]] = [Future() for _ in payloads]
+        left = [len(parts)]
+
+        def one_done(_: Future[list[Result]]) -> None:
+            with self._lock:
+                left[0] -= 1
+                last = left[0] == 0
+            if last:
+                out.set_result([p.result()[0] for p in parts])
+
+        for p in parts:
+            p.add_done_callback(one_done)
+        for payload, p in zip(payloads, parts):
+            self._submit([payload], p)
+
+    def report(self, mode: str, stream: Any = None) -> None:
+        """Per-worker throughput on stderr, after the run: a line each, or one JSON object with --progress json."""
+        stream = stream if stream is not None else sys.stderr
+        if mode == "off":
+            return
+        rows = [s.to_dict() for s in self.stats]
+        if mode == "json":
+            import json
+
+            stream.write(json.dumps({"event": "workers", "executor": "ray", "workers": rows}) + "\n")
+            return
+        for r in rows:
+            rate = "-" if r["items_per_s"] is None else f"{r['items_per_s']:.2f}"
+            stream.write(f"ray worker {r['worker']} ({r['node'] or 'idle'}): {r['items']} items, "
+                         f"{rate} items/s while busy\n")
+
+    def close(self) -> None:
+        import ray
+
+        for a in self._actors:
+            ray.kill(a)
+        self._actors = []
+        if self._started:
+            ray.shutdown()
+
+    def __enter__(self) -> RayExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _gpus_per_worker(engine: Engine, settings: EngineSettings | None, resources: dict[str, float]) -> int:
+    """One GPU per actor for the in-process model on CUDA; none for classic OCR or a model server's client."""
+    if engine.name != "transformers" or not resources.get("GPU"):
+        return 0
+    device = (settings.device if settings else None) or "cuda"
+    return 1 if device.startswith("cuda") else 0
