@@ -14,7 +14,6 @@ inside the actor, beside the model, not as a separate CPU stage.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import sys
 import threading
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..engines import Engine, EngineSettings, open_engine
-from ..errors import NotInstalled
+from ..errors import NotInstalled, one_line
 from .runner import Result, Work, _attempt
 
 __all__ = ["RayExecutor", "WorkerStats", "require_ray"]
@@ -34,8 +33,10 @@ INSTALL = "pip install 'oculo[ray]'"
 
 def require_ray() -> None:
     """A one-line error, before any work starts, when Ray is not installed."""
-    if importlib.util.find_spec("ray") is None:
-        raise NotInstalled(f"--executor ray needs Ray; install it with `{INSTALL}`")
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise NotInstalled(f"--executor ray needs Ray; install it with `{INSTALL}`") from None
 
 
 def pickle_work(work: Work, settings: EngineSettings | None) -> bytes:
@@ -92,7 +93,7 @@ class WorkerStats:
 class RayExecutor:
     """A pool of actors with the runner's `submit` signature: payloads in, a future of Results out."""
 
-    def __init__(self, work: Work, settings: EngineSettings | None, engine: Engine, *, address: str | None = None,
+    def __init__(self, work: Work, settings: EngineSettings | None, engine: Engine | None = None, *, address: str | None = None,
                  workers: int | None = None, retries: int = 3, backoff_s: float = 0.5,
                  worker_restarts: int = 2) -> None:
         require_ray()
@@ -110,12 +111,12 @@ class RayExecutor:
             ray.init(**init)
         resources = ray.cluster_resources()
         gpus = _gpus_per_worker(engine, settings, resources)
-        server = engine.name in ("ollama", "openai")
+        server = engine is not None and engine.name in ("ollama", "openai")
         if workers is None:
             if gpus:
                 workers = int(resources.get("GPU", 0))
             elif server:  # a client waits on the network: as many as the server has slots
-                workers = max(1, engine.capabilities().parallel)
+                workers = max(1, engine.capabilities().parallel)  # type: ignore[union-attr]
             else:
                 workers = int(resources.get("CPU", 1))
         self.workers = max(1, workers)
@@ -125,7 +126,8 @@ class RayExecutor:
             max_task_retries=worker_restarts)
         # Passed by value, not as an object-store ref: a restarted actor must still find its arguments.
         blob = pickle_work(work, settings)
-        self._actors = [actor.remote(blob, retries, backoff_s) for _ in range(self.workers)]
+        self._new_actor = lambda: actor.remote(blob, retries, backoff_s)
+        self._actors = [self._new_actor() for _ in range(self.workers)]
         self._load = [0] * self.workers
         self._lock = threading.Lock()
         self.stats = [WorkerStats(i) for i in range(self.workers)]
@@ -139,27 +141,38 @@ class RayExecutor:
         with self._lock:
             i = min(range(self.workers), key=self._load.__getitem__)  # the least busy actor
             self._load[i] += 1
-        ref = self._actors[i].run.remote(payloads)
-        ref.future().add_done_callback(lambda f: self._done(f, i, payloads, out))
+            handle = self._actors[i]
+        ref = handle.run.remote(payloads)
+        ref.future().add_done_callback(lambda f: self._done(f, i, handle, payloads, out))
 
-    def _done(self, f: Future[Any], i: int, payloads: list[Any], out: Future[list[Result]]) -> None:
+    def _done(self, f: Future[Any], i: int, handle: Any, payloads: list[Any], out: Future[list[Result]]) -> None:
         with self._lock:
             self._load[i] -= 1
         try:
             results, seconds, node = f.result()
         except Exception as e:  # noqa: BLE001 - the worker died on every attempt, or Ray failed the task
-            if len(payloads) > 1:  # find the poison item: each goes again alone, and only it fails
-                # Off Ray's callback thread: submitting from inside its completion callback is not its contract.
-                threading.Thread(target=self._split, args=(payloads, out), daemon=True).start()
-                return
-            reason = " ".join(str(e).split())[:200]
-            out.set_result([Result(None, f"the Ray worker running this item died {self.attempts} times "
-                                         f"({reason}); it fails alone, the others go on", attempts=self.attempts)])
+            # Off Ray's callback thread: starting actors and tasks from its completion callback is not its contract.
+            threading.Thread(target=self._failed, args=(e, i, handle, payloads, out), daemon=True).start()
             return
         with self._lock:
             s = self.stats[i]
             s.node, s.items, s.busy_s = node, s.items + len(payloads), s.busy_s + seconds
         out.set_result(results)
+
+    def _failed(self, e: Exception, i: int, handle: Any, payloads: list[Any], out: Future[list[Result]]) -> None:
+        from ray.exceptions import RayActorError
+
+        if isinstance(e, RayActorError):
+            with self._lock:  # its restarts are spent: a fresh worker takes its place for what follows
+                if self._actors and self._actors[i] is handle:
+                    self._actors[i] = self._new_actor()
+        if len(payloads) > 1:  # find the poison item: each goes again alone, and only it fails
+            self._split(payloads, out)
+            return
+        what = (f"the Ray worker running it died on each of its {self.attempts} attempts"
+                if isinstance(e, RayActorError) else f"Ray could not run it ({one_line(e)})")
+        out.set_result([Result(None, f"{what}; see the worker's log (`ray logs`) for why",
+                               attempts=self.attempts)])
 
     def _split(self, payloads: list[Any], out: Future[list[Result]]) -> None:
         parts: list[Future[list[Result]]] = [Future() for _ in payloads]
@@ -209,9 +222,9 @@ class RayExecutor:
         self.close()
 
 
-def _gpus_per_worker(engine: Engine, settings: EngineSettings | None, resources: dict[str, float]) -> int:
+def _gpus_per_worker(engine: Engine | None, settings: EngineSettings | None, resources: dict[str, float]) -> int:
     """One GPU per actor for the in-process model on CUDA; none for classic OCR or a model server's client."""
-    if engine.name != "transformers" or not resources.get("GPU"):
+    if engine is None or engine.name != "transformers" or not resources.get("GPU"):
         return 0
     device = (settings.device if settings else None) or "cuda"
     return 1 if device.startswith("cuda") else 0

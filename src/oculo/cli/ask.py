@@ -9,7 +9,7 @@ import click
 
 from .. import api
 from ..engines import Engine, Reply, open_engine
-from .common import (batch_options, drop_job_options, build_settings, check_engine_flags, engine_options, gather_inputs, input_options,
+from .common import (batch_options, build_settings, check_engine_flags, drop_job_options, engine_options, gather_inputs, input_options,
                      job_spec, prompt_file_option, refuse, task_prompt)
 from .output import Output
 
