@@ -82,6 +82,33 @@ def test_ocr_on_ray_gives_the_local_records(cluster: str, tmp_path: Path) -> Non
     assert '"cached": 6' in again.stderr  # a rerun on Ray skips what is stored
 
 
+@pytest.mark.slow
+def test_describe_with_the_tiny_model_on_ray_gives_the_local_records(cluster: str, tiny_qwen: Path,
+                                                                    tmp_path: Path) -> None:
+    """The in-process engine travels as its recipe: each actor opens the tiny model itself."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i, colour in enumerate(["red", "green", "blue", "white"]):
+        Image.new("RGB", (56 + 28 * i, 56), colour).save(folder / f"{i}.png")
+    runner = CliRunner()
+    args = ["describe", str(folder), "--engine", "transformers", "-m", str(tiny_qwen), "--device", "cpu", "--json",
+            "--max-tokens", "5", "--temperature", "0", "--batch-size", "2", "--progress", "off"]
+    local = runner.invoke(main, [*args, "--store", str(tmp_path / "local.db")])
+    on_ray = runner.invoke(main, [*args, "--store", str(tmp_path / "ray.db"), "--executor", "ray"])
+    assert local.exit_code == 0, local.output
+    assert on_ray.exit_code == 0, on_ray.output
+
+    def texts(out: str) -> list[tuple[str, str]]:
+        return sorted((r["source"], r["text"]) for r in _records(out))
+
+    assert len(texts(on_ray.stdout)) == 4 and texts(on_ray.stdout) == texts(local.stdout)
+
+    def stored(db: Path) -> list[tuple[str, str, dict[str, Any]]]:  # timings differ run to run; the rest may not
+        return [(k, s, {f: v for f, v in json.loads(o).items() if f != "stats"}) for k, s, o, _ in _rows(db)]
+
+    assert stored(tmp_path / "ray.db") == stored(tmp_path / "local.db")
+
+
 def test_poison_item_fails_alone(cluster: str, tmp_path: Path) -> None:
     from oculo.batch.ray_executor import RayExecutor
     from oculo.batch.runner import Item, Result, run_items
