@@ -195,3 +195,13 @@ def test_without_ray_installed_the_error_names_the_extra(tmp_path: Path, monkeyp
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1] == \
         "oculo: error: --executor ray needs Ray; install it with `pip install 'oculo[ray]'`"
+
+
+@pytest.mark.parametrize("args", [("ask", "hi"), ("ask", "hi", "--ray-address", "127.0.0.1:1")])
+def test_ray_where_no_job_runs_is_a_usage_error(tmp_path: Path, args: tuple[str, ...]) -> None:
+    img = tmp_path / "a.png"
+    Image.new("RGB", (32, 32), "white").save(img)
+    result = CliRunner().invoke(main, [*args, str(img), "--executor", "ray", "--engine", "openai",
+                                       "--base-url", "http://127.0.0.1:9/v1"])
+    assert result.exit_code == 2, result.output
+    assert "runs a job over many images; add --each to ask about each image" in result.output
