@@ -205,3 +205,18 @@ def test_ray_where_no_job_runs_is_a_usage_error(tmp_path: Path, args: tuple[str,
                                        "--base-url", "http://127.0.0.1:9/v1"])
     assert result.exit_code == 2, result.output
     assert "runs a job over many images; add --each to ask about each image" in result.output
+
+
+def test_an_address_where_no_cluster_answers_is_one_line(tmp_path: Path) -> None:
+    img = tmp_path / "a.png"
+    Image.new("RGB", (32, 32), "white").save(img)
+    store = tmp_path / "s.db"
+    # A fresh process: this one has the test cluster initialized, and Ray keeps one cluster per process.
+    done = subprocess.run([sys.executable, "-m", "oculo", "ocr", str(img), "--engine", "tesseract", "--executor",
+                           "ray", "--ray-address", "127.0.0.1:1", "--store", str(store)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        "oculo: error: 127.0.0.1:1: no Ray cluster answers there (")
+    assert done.stderr.strip().endswith("start one with `ray start --head`, or fix --ray-address / RAY_ADDRESS")
+    assert not store.exists()  # the cluster is reached before the store opens: no empty job left behind

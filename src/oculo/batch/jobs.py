@@ -89,15 +89,15 @@ def _run_on_ray(spec: JobSpec, items: list[Item], work: Callable[[list[Any]], Se
     """The same run, with each batch sent to a Ray actor; the store stays here, written as results arrive."""
     from .ray_executor import RayExecutor
 
-    with Store(spec.store) as store:
+    # The cluster first: one that cannot be reached leaves no empty job behind in the store.
+    with RayExecutor(work, spec.engine_settings, spec.engine, address=spec.ray_address,
+                     workers=spec.concurrency) as pool, Store(spec.store) as store:
         job_id = _job_id(store, spec, [it.source or it.key for it in items])
-        with RayExecutor(work, spec.engine_settings, spec.engine, address=spec.ray_address,
-                         workers=spec.concurrency) as pool:
-            with Progress(len(items), mode=spec.progress, label=spec.task) as progress:  # type: ignore[arg-type]
-                summary = run_items(items, work, store=store, job_id=job_id, concurrency=pool.workers,
-                                    batch_size=spec.batch_size(), force=spec.force, on_progress=progress,
-                                    on_result=on_result, submit=pool.submit)
-            pool.report(spec.progress)
+        with Progress(len(items), mode=spec.progress, label=spec.task) as progress:  # type: ignore[arg-type]
+            summary = run_items(items, work, store=store, job_id=job_id, concurrency=pool.workers,
+                                batch_size=spec.batch_size(), force=spec.force, on_progress=progress,
+                                on_result=on_result, submit=pool.submit)
+        pool.report(spec.progress)
     return summary, job_id
 
 

@@ -15,16 +15,22 @@ inside the actor, beside the model, not as a separate CPU stage.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..engines import Engine, EngineSettings, open_engine
-from ..errors import NotInstalled, one_line
+from ..errors import NotInstalled, OculoError, one_line
 from .runner import Result, Work, _attempt
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["RayExecutor", "WorkerStats", "require_ray"]
 
@@ -103,12 +109,15 @@ class RayExecutor:
         if self._started:
             init: dict[str, Any] = {"address": address, "include_dashboard": False, "log_to_driver": False,
                                     "logging_level": logging.WARNING}
-            if not address:
-                import os
-
-                if not os.environ.get("RAY_ADDRESS"):
-                    init["_node_ip_address"] = "127.0.0.1"  # a cluster of this machine only: loopback is enough
-            ray.init(**init)
+            if not address and not os.environ.get("RAY_ADDRESS"):
+                init["_node_ip_address"] = "127.0.0.1"  # a cluster of this machine only: loopback is enough
+            _probe(address or os.environ.get("RAY_ADDRESS"))
+            try:
+                ray.init(**init)
+            except Exception as e:  # noqa: BLE001 - Ray's own errors name classes and span lines
+                raise OculoError(f"{address or os.environ.get('RAY_ADDRESS') or 'the local Ray cluster'}: "
+                                 f"Ray did not start ({one_line(e)}); check --ray-address / RAY_ADDRESS, "
+                                 "or `ray status` on the head node") from None
         resources = ray.cluster_resources()
         gpus = _gpus_per_worker(engine, settings, resources)
         server = engine is not None and engine.name in ("ollama", "openai")
@@ -126,8 +135,8 @@ class RayExecutor:
             max_task_retries=worker_restarts)
         # Passed by value, not as an object-store ref: a restarted actor must still find its arguments.
         blob = pickle_work(work, settings)
-        self._new_actor = lambda: actor.remote(blob, retries, backoff_s)
-        self._actors = [self._new_actor() for _ in range(self.workers)]
+        self._new_actor: Callable[[], Any] = lambda: actor.remote(blob, retries, backoff_s)
+        self._actors: list[Any] = [self._new_actor() for _ in range(self.workers)]  # Ray's handles, untyped here
         self._load = [0] * self.workers
         self._lock = threading.Lock()
         self.stats = [WorkerStats(i) for i in range(self.workers)]
@@ -215,11 +224,24 @@ class RayExecutor:
         if self._started:
             ray.shutdown()
 
-    def __enter__(self) -> RayExecutor:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _probe(address: str | None) -> None:
+    """A cluster address that answers nothing is one line now, not minutes of Ray retrying in the background."""
+    if not address or "://" in address or address == "auto" or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except (OSError, ValueError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or "timed out"
+        raise OculoError(f"{address}: no Ray cluster answers there ({why}); start one with "
+                         "`ray start --head`, or fix --ray-address / RAY_ADDRESS") from None
 
 
 def _gpus_per_worker(engine: Engine | None, settings: EngineSettings | None, resources: dict[str, float]) -> int:
