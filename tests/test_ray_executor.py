@@ -220,3 +220,23 @@ def test_an_address_where_no_cluster_answers_is_one_line(tmp_path: Path) -> None
         "oculo: error: 127.0.0.1:1: no Ray cluster answers there (")
     assert done.stderr.strip().endswith("start one with `ray start --head`, or fix --ray-address / RAY_ADDRESS")
     assert not store.exists()  # the cluster is reached before the store opens: no empty job left behind
+
+
+def test_work_that_cannot_travel_is_one_line_before_any_cluster_starts() -> None:
+    import threading
+
+    from oculo.batch.ray_executor import RayExecutor
+    from oculo.errors import OculoError
+
+    lock = threading.Lock()
+
+    def work(payloads: list[Any]) -> list[Any]:
+        with lock:
+            return payloads
+
+    started = ray.is_initialized()
+    with pytest.raises(OculoError) as e:
+        RayExecutor(work, None)
+    assert str(e.value) == ("this job's work cannot be sent to Ray workers (cannot pickle '_thread.lock' object); "
+                            "run it with --executor local")
+    assert ray.is_initialized() == started

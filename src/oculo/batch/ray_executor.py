@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..engines import Engine, EngineSettings, open_engine
-from ..errors import NotInstalled, OculoError, one_line
+from ..errors import NotInstalled, OculoError
 from .runner import Result, Work, _attempt
 
 if TYPE_CHECKING:
@@ -99,12 +99,17 @@ class WorkerStats:
 class RayExecutor:
     """A pool of actors with the runner's `submit` signature: payloads in, a future of Results out."""
 
-    def __init__(self, work: Work, settings: EngineSettings | None, engine: Engine | None = None, *, address: str | None = None,
-                 workers: int | None = None, retries: int = 3, backoff_s: float = 0.5,
+    def __init__(self, work: Work, settings: EngineSettings | None, engine: Engine | None = None, *,
+                 address: str | None = None, workers: int | None = None, retries: int = 3, backoff_s: float = 0.5,
                  worker_restarts: int = 2) -> None:
         require_ray()
         import ray
 
+        try:  # before any cluster starts: work that cannot travel is one line, and nothing is left running
+            blob = pickle_work(work, settings)
+        except Exception as e:  # noqa: BLE001 - pickling fails with many classes of error
+            raise OculoError(f"this job's work cannot be sent to Ray workers ({_brief(e)}); "
+                             "run it with --executor local") from None
         self._started = not ray.is_initialized()
         if self._started:
             init: dict[str, Any] = {"address": address, "include_dashboard": False, "log_to_driver": False,
@@ -116,7 +121,7 @@ class RayExecutor:
                 ray.init(**init)
             except Exception as e:  # noqa: BLE001 - Ray's own errors name classes and span lines
                 raise OculoError(f"{address or os.environ.get('RAY_ADDRESS') or 'the local Ray cluster'}: "
-                                 f"Ray did not start ({one_line(e)}); check --ray-address / RAY_ADDRESS, "
+                                 f"Ray did not start ({_brief(e)}); check --ray-address / RAY_ADDRESS, "
                                  "or `ray status` on the head node") from None
         resources = ray.cluster_resources()
         gpus = _gpus_per_worker(engine, settings, resources)
@@ -133,8 +138,7 @@ class RayExecutor:
         actor = ray.remote(_Worker).options(  # type: ignore[attr-defined]
             num_cpus=0 if server else 1, num_gpus=gpus, max_restarts=worker_restarts,
             max_task_retries=worker_restarts)
-        # Passed by value, not as an object-store ref: a restarted actor must still find its arguments.
-        blob = pickle_work(work, settings)
+        # The work is passed by value, not as an object-store ref: a restarted actor must still find its arguments.
         self._new_actor: Callable[[], Any] = lambda: actor.remote(blob, retries, backoff_s)
         self._actors: list[Any] = [self._new_actor() for _ in range(self.workers)]  # Ray's handles, untyped here
         self._load = [0] * self.workers
@@ -179,7 +183,7 @@ class RayExecutor:
             self._split(payloads, out)
             return
         what = (f"the Ray worker running it died on each of its {self.attempts} attempts"
-                if isinstance(e, RayActorError) else f"Ray could not run it ({one_line(e)})")
+                if isinstance(e, RayActorError) else f"Ray could not run it ({_brief(e)})")
         out.set_result([Result(None, f"{what}; see the worker's log (`ray logs`) for why",
                                attempts=self.attempts)])
 
@@ -229,6 +233,12 @@ class RayExecutor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _brief(e: BaseException) -> str:
+    """Ray's and pickle's own words on one line, without their class names or tracebacks."""
+    text = " ".join(str(e).split()) or "no reason given"
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def _probe(address: str | None) -> None:
