@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..engines import Engine, ImagePart, Options, Request
+from ..engines import Engine, EngineSettings, ImagePart, Options, Request
 from ..errors import OculoError, is_transient
 from .progress import Progress
 from .runner import Item, Result, RunSummary, run_items
@@ -28,6 +28,8 @@ class JobSpec:
     How many items run at once and how many share one engine call come from the engine's `Capabilities`
     (`parallel`, `batch`), whatever the engine is: a model server, the in-process model or classic OCR.
     `command` is what the job store shows as the job's command line; the CLI passes its own argv.
+    `executor` is where `work` runs: local threads, or Ray actors that each open the engine again from
+    (name, model, `engine_settings`) on the cluster at `ray_address` (RAY_ADDRESS, else a local one).
     """
 
     task: str
@@ -39,6 +41,9 @@ class JobSpec:
     concurrency: int | None = None  # overrides the engine's parallel slots (--concurrency)
     progress: str = "auto"
     command: Sequence[str] = ()
+    executor: str = "local"  # local | ray
+    ray_address: str | None = None
+    engine_settings: EngineSettings | None = None  # how a Ray actor opens its own copy of `engine`
 
     @property
     def engine_name(self) -> str:
@@ -66,6 +71,8 @@ def _transient(e: BaseException) -> bool:
 
 def _run(spec: JobSpec, items: list[Item], work: Callable[[list[Any]], Sequence[Result]],
          on_result: Callable[[Item, Result], Any]) -> tuple[RunSummary, int]:
+    if spec.executor == "ray":
+        return _run_on_ray(spec, items, work, on_result)
     concurrency = spec.concurrency or spec.default_concurrency()
     batch_size = spec.batch_size()
     with Store(spec.store) as store:
@@ -74,6 +81,23 @@ def _run(spec: JobSpec, items: list[Item], work: Callable[[list[Any]], Sequence[
             summary = run_items(items, work, store=store, job_id=job_id, concurrency=concurrency,
                                 batch_size=batch_size, force=spec.force, on_progress=progress,
                                 on_result=on_result)
+    return summary, job_id
+
+
+def _run_on_ray(spec: JobSpec, items: list[Item], work: Callable[[list[Any]], Sequence[Result]],
+                on_result: Callable[[Item, Result], Any]) -> tuple[RunSummary, int]:
+    """The same run, with each batch sent to a Ray actor; the store stays here, written as results arrive."""
+    from .ray_executor import RayExecutor
+
+    # The cluster first: one that cannot be reached leaves no empty job behind in the store.
+    with RayExecutor(work, spec.engine_settings, spec.engine, address=spec.ray_address,
+                     workers=spec.concurrency) as pool, Store(spec.store) as store:
+        job_id = _job_id(store, spec, [it.source or it.key for it in items])
+        with Progress(len(items), mode=spec.progress, label=spec.task) as progress:  # type: ignore[arg-type]
+            summary = run_items(items, work, store=store, job_id=job_id, concurrency=pool.workers,
+                                batch_size=spec.batch_size(), force=spec.force, on_progress=progress,
+                                on_result=on_result, submit=pool.submit)
+        pool.report(spec.progress)
     return summary, job_id
 
 

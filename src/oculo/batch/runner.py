@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import is_transient, one_line, without_source
 from .store import Store
 
-__all__ = ["Item", "Result", "RunSummary", "Work", "run_items"]
+__all__ = ["Item", "Result", "RunSummary", "Submit", "Work", "run_items"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,8 @@ class RunSummary:
 
 
 Work = Callable[[list[Any]], Sequence[Result]]
+# Where a batch of payloads runs (an executor: Ray actors, say); the future holds one Result per payload.
+Submit = Callable[[list[Any]], "Future[list[Result]]"]
 
 
 def _call(work: Work, payloads: list[Any]) -> list[Result]:
@@ -90,12 +92,15 @@ def _attempt(work: Work, payloads: list[Any], retries: int, backoff_s: float,
 def run_items(items: Sequence[Item], work: Work, *, store: Store, job_id: int, concurrency: int = 1,
               batch_size: int = 1, force: bool = False, retries: int = 3, backoff_s: float = 0.5,
               on_progress: Callable[[RunSummary], Any] | None = None,
-              on_result: Callable[[Item, Result], Any] | None = None) -> RunSummary:
+              on_result: Callable[[Item, Result], Any] | None = None,
+              submit: Submit | None = None) -> RunSummary:
     """Run `items` through `work` and record each outcome in `store` under `job_id` as soon as it is known.
 
     Items already done in this job or in the results cache are not run again (unless `force`).
     Items sharing a key run once. On KeyboardInterrupt no new batch starts, the batches in flight are
     abandoned unrecorded, the job is marked interrupted, and the interrupt is raised again.
+    `submit` runs batches elsewhere instead of in local threads (it then owns `work` and the retries);
+    the store, the keys and the callbacks stay here either way.
     """
     start = time.monotonic()
     items = list(items)
@@ -150,7 +155,9 @@ def run_items(items: Sequence[Item], work: Work, *, store: Store, job_id: int, c
             while next_batch < len(batches) and len(inflight) < 2 * max(1, concurrency):
                 batch = batches[next_batch]
                 next_batch += 1
-                fut = pool.submit(_attempt, work, [it.payload for it in batch], retries, backoff_s, stop)
+                payloads = [it.payload for it in batch]
+                fut = (submit(payloads) if submit is not None
+                       else pool.submit(_attempt, work, payloads, retries, backoff_s, stop))
                 inflight[fut] = batch
             completed, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
             for fut in completed:

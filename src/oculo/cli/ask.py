@@ -13,6 +13,7 @@ from .common import (
     batch_options,
     build_settings,
     check_engine_flags,
+    drop_job_options,
     engine_options,
     gather_inputs,
     input_options,
@@ -99,8 +100,7 @@ def ask(prompt: str, images: tuple[str, ...], model: str | None, engine: str | N
                         output.progress)
         _run_each(spec, sources, lambda p: api.build_request(prompt, [p], system, options, schema), output)
         return
-    for key in ("store", "force", "concurrency"):
-        kw.pop(key, None)
+    drop_job_options(kw, "runs a job over many images; add --each to ask about each image")
     eng = open_engine(engine, model, settings)
     check_engine_flags(eng.name)
     parts = api.load_images(inputs, eng, **filters)
@@ -150,8 +150,8 @@ def describe(images: tuple[str, ...], model: str | None, engine: str | None, sys
     check_engine_flags(eng.name)
     output = Output.from_kw(kw, as_json=as_json, out=out, inputs=len(sources))
     if one and not out and _streaming(stream, as_json):
-        for key in ("store", "force", "concurrency"):
-            kw.pop(key, None)
+        drop_job_options(kw, "runs a job over many images; one streamed description runs here "
+                             "(add --no-stream or --json to run it as a job)")
         parts = api.load_images(inputs, eng, **filters)
         reply = _stream(eng, api.build_request(prompt, parts, system, options, None))
         if reply.error:

@@ -209,11 +209,28 @@ def batch_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Progress on stderr: a bar on a terminal, periodic lines otherwise (none for one input "
                           "into a pipe), or JSON; off = as -q.")(f)
     f = click.option("--concurrency", type=click.IntRange(min=1),
-                     help="Requests in flight (default: the engine's parallel slots; 1 in-process).")(f)
+                     help="Requests in flight (default: the engine's parallel slots; 1 in-process); "
+                          "with --executor ray, the number of Ray workers.")(f)
+    f = click.option("--ray-address", "ray_address", envvar="RAY_ADDRESS", metavar="ADDRESS",
+                     help="The Ray cluster for --executor ray, e.g. 10.0.0.5:6379 (default: start one on this "
+                          "machine). [env: RAY_ADDRESS]")(f)
+    f = click.option("--executor", type=click.Choice(("local", "ray")), default="local", show_default=True,
+                     help="Where the work runs: threads here, or Ray actors (one engine each) on a cluster; "
+                          "the job store stays here either way. Ray: pip install 'oculo[ray]'.")(f)
     f = click.option("--force", is_flag=True, help="Redo items that are already done in the job store.")(f)
     f = click.option("--store", "store", envvar="OCULO_STORE", type=click.Path(dir_okay=False),
                      help="Job store (SQLite) that makes reruns resume and skip finished items. [env: OCULO_STORE]")(f)
     return f
+
+
+def drop_job_options(kw: dict[str, Any], why: str) -> None:
+    """For a run that is not a job (one streamed answer): the job options go, and --executor ray is refused."""
+    if kw.get("executor") == "ray":
+        raise click.UsageError(f"--executor ray {why}")
+    if given("ray_address"):
+        raise click.UsageError(f"--ray-address {why}")
+    for key in ("store", "force", "concurrency", "executor", "ray_address"):
+        kw.pop(key, None)
 
 
 def job_spec(task: str, engine: Any, prompt_or_schema: Any, options: Options, settings: EngineSettings,
@@ -221,6 +238,14 @@ def job_spec(task: str, engine: Any, prompt_or_schema: Any, options: Options, se
     """The job for this run; `progress` is the mode the command's `Output` chose."""
     from ..batch.jobs import JobSpec, options_key
 
+    executor, ray_address = kw.pop("executor", "local") or "local", kw.pop("ray_address", None)
+    if executor == "ray":
+        from ..batch.ray_executor import require_ray
+
+        require_ray()
+    elif given("ray_address"):
+        raise click.UsageError("--ray-address is for --executor ray; add --executor ray or drop it")
     return JobSpec(task, engine, prompt_or_schema, options_key(options), store=kw.pop("store", None),
                    force=kw.pop("force", False), concurrency=kw.pop("concurrency", None),
-                   progress=progress, command=list(sys.argv))
+                   progress=progress, command=list(sys.argv), executor=executor, ray_address=ray_address,
+                   engine_settings=settings)
