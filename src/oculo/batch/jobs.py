@@ -81,7 +81,8 @@ def _job_id(store: Store, spec: JobSpec, inputs: Sequence[str]) -> int:
     """The job this run continues (same work over the same inputs), or a new one."""
     signature = job_signature(spec.task, spec.model, spec.engine_name, spec.options, spec.prompt_or_schema, inputs)
     return store.find_job(signature) or store.create_job(
-        signature, command=list(spec.command), task=spec.task, model=spec.model, engine=spec.engine_name, options=spec.options)
+        signature, command=list(spec.command), task=spec.task, model=spec.model, engine=spec.engine_name,
+        options=spec.options)
 
 
 def _key(spec: JobSpec, data_hash: str, part: str | None = None, extra: Any = None) -> str:

@@ -171,7 +171,7 @@ def _rows(page: int, tokens: Sequence[_Token]) -> list[_Line]:
     rows: list[tuple[float, float, list[_Token]]] = []
     for t in sorted(tokens, key=lambda t: (t.box[1], t.box[0])):
         h = max(t.box[3] - t.box[1], 1e-6)
-        for k, (y0, y1, toks) in enumerate(rows):
+        for y0, y1, toks in rows:
             if min(y1, t.box[3]) - max(y0, t.box[1]) >= 0.5 * min(h, y1 - y0):
                 toks.append(t)
                 break

@@ -17,15 +17,15 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
-    from .ask import ask, describe
     from .alt_text import alt_text
+    from .ask import ask, describe
     from .doctor import doctor
-    from .jobs import jobs, resume
     from .documents import eval_, extract, ocr, verify
+    from .jobs import jobs, resume
+    from .media import chart, compare, prompts, screenshot
     from .models import models, recommend
     from .pull import pull
     from .review import review
-    from .media import chart, compare, prompts, screenshot
     from .serve import serve
     from .video import video
 

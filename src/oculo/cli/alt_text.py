@@ -13,8 +13,17 @@ from .. import html_alt
 from ..engines import ImagePart, Stats, open_engine
 from ..errors import OculoError
 from ..tasks.alt_text import DEFAULT_MAX_CHARS, AltText
-from .common import (batch_options, build_settings, check_engine_flags, engine_options, gather_inputs, input_options,
-                     job_spec, prompt_file_option, task_prompt)
+from .common import (
+    batch_options,
+    build_settings,
+    check_engine_flags,
+    engine_options,
+    gather_inputs,
+    input_options,
+    job_spec,
+    prompt_file_option,
+    task_prompt,
+)
 from .output import Output
 
 
@@ -39,7 +48,8 @@ def _write_csv(path: str, results: list[AltText]) -> None:
 @click.option("--html", "html_dir", type=click.Path(file_okay=False, exists=True),
               help="Folder of HTML files: fill their missing alt attributes (describes the images they use "
                    "when no INPUTS are given).")
-@click.option("--write", is_flag=True, help="With --html: change the files (a .bak copy is kept); default is a dry run.")
+@click.option("--write", is_flag=True,
+              help="With --html: change the files (a .bak copy is kept); default is a dry run.")
 @click.option("--overwrite", is_flag=True, help="With --html: replace alt text that is already there too.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image.")
 @prompt_file_option

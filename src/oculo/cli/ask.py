@@ -9,8 +9,18 @@ import click
 
 from .. import api
 from ..engines import Engine, Reply, open_engine
-from .common import (batch_options, build_settings, check_engine_flags, engine_options, gather_inputs, input_options,
-                     job_spec, prompt_file_option, refuse, task_prompt)
+from .common import (
+    batch_options,
+    build_settings,
+    check_engine_flags,
+    engine_options,
+    gather_inputs,
+    input_options,
+    job_spec,
+    prompt_file_option,
+    refuse,
+    task_prompt,
+)
 from .output import Output
 
 _IMAGES_HELP = "Image paths, globs, folders, http(s) URLs, or - for stdin."

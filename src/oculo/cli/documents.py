@@ -11,8 +11,18 @@ import click
 
 from ..engines import ENGINES, open_engine
 from ..errors import InputError
-from .common import (batch_options, build_settings, check_engine_flags, engine_options, engine_options_with,
-                     gather_inputs, input_options, job_spec, prompt_file_option, task_prompt)
+from .common import (
+    batch_options,
+    build_settings,
+    check_engine_flags,
+    engine_options,
+    engine_options_with,
+    gather_inputs,
+    input_options,
+    job_spec,
+    prompt_file_option,
+    task_prompt,
+)
 from .output import Output
 
 _ANCHORS = ("auto", "text", "ocr", "none")

@@ -7,8 +7,18 @@ from typing import Any
 import click
 
 from ..engines import open_engine
-from .common import (batch_options, build_settings, check_engine_flags, companion_engine, engine_options,
-                     gather_inputs, input_options, job_spec, prompt_file_option, task_prompt)
+from .common import (
+    batch_options,
+    build_settings,
+    check_engine_flags,
+    companion_engine,
+    engine_options,
+    gather_inputs,
+    input_options,
+    job_spec,
+    prompt_file_option,
+    task_prompt,
+)
 from .output import Output, quiet_option
 
 __all__ = ["chart", "compare", "prompts", "screenshot"]

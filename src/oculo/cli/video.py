@@ -10,8 +10,17 @@ import click
 
 from ..engines import open_engine
 from ..errors import InputError
-from .common import (build_settings, check_engine_flags, companion_engine, engine_options, gather_inputs, input_options,
-                     prompt_file_option, refuse, task_prompt)
+from .common import (
+    build_settings,
+    check_engine_flags,
+    companion_engine,
+    engine_options,
+    gather_inputs,
+    input_options,
+    prompt_file_option,
+    refuse,
+    task_prompt,
+)
 from .output import Output, quiet_option
 
 __all__ = ["video"]

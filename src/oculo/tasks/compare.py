@@ -12,7 +12,8 @@ from typing import Any
 
 from ..engines import Engine, ImagePart, Options, Request, Stats
 from ..errors import InputError
-from .prompts import fill, prompt as builtin_prompt
+from .prompts import fill
+from .prompts import prompt as builtin_prompt
 
 __all__ = ["MODES", "compare_images", "fits_one_request"]
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ..engines import Engine, ImagePart, Options, Request, Stats
-from .prompts import fill, prompt as builtin_prompt
+from .prompts import fill
+from .prompts import prompt as builtin_prompt
 
 __all__ = ["FrameNote", "VideoResult", "clock", "describe_video", "summarize_timeline", "FORMATS", "render_video"]
 
