@@ -246,11 +246,13 @@ def layout_from_pdf(path: str, pages: Iterable[int] | None = None) -> Layout | N
             n = tp.count_chars()
             text = tp.get_text_range(0, n) if n else ""
             toks: list[_Token] = []
-            word, box = "", None
+            word = ""
+            box: tuple[float, float, float, float] | None = None  # of `word`: set with its every character
             for k in range(n):
                 ch = text[k] if len(text) == n else tp.get_text_range(k, 1)
                 if ch.isspace() or not ch:
                     if word:
+                        assert box is not None
                         toks.append(_Token(word, box))
                     word, box = "", None
                     continue
@@ -263,6 +265,7 @@ def layout_from_pdf(path: str, pages: Iterable[int] | None = None) -> Layout | N
                 box = b if box is None else (min(box[0], b[0]), min(box[1], b[1]), max(box[2], b[2]),
                                              max(box[3], b[3]))
             if word:
+                assert box is not None
                 toks.append(_Token(word, box))
             out.append(toks)
     finally:

@@ -146,7 +146,8 @@ def _file_context(name: str) -> str | None:
 
 def _update_html(html_dir: str, refs: list[html_alt.ImgRef], results: list[AltText], overwrite: bool,
                  write: bool, output: Output) -> None:
-    texts = {os.path.abspath(r.source): r.text for r in results if r.text and "://" not in r.source}
+    texts: dict[str | os.PathLike[str], str] = {
+        os.path.abspath(r.source): r.text for r in results if r.text and "://" not in r.source}
     changes = html_alt.plan(html_dir, texts, overwrite, refs=refs)
     for c in changes:
         old = "" if c.old_alt is None else f' (was alt="{c.old_alt}")'

@@ -150,7 +150,7 @@ class TransformersEngine(Engine):
             model = AutoModelForImageTextToText.from_pretrained(path, dtype=self.dtype, **kwargs)
         except (OSError, ValueError) as e:
             raise self._explain_load_error(e) from None
-        model.to(self.device).eval()
+        model.to(self.device).eval()  # type: ignore[arg-type]  # transformers types `to` through a wrapper
         tok = _tokenizer(processor)
         tok.padding_side = "left"  # new tokens of every row then start at the same column
         if tok.pad_token_id is None:
