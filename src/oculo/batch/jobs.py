@@ -265,7 +265,7 @@ class PartCache:
         if found is None:
             return None
         self.store.record(self.job_id, key, self.source, part, "done", found["output"], stats=found["stats"])
-        return found["output"]  # type: ignore[no-any-return]
+        return found["output"]
 
     def save(self, part: str, output: dict[str, Any], error: str | None, stats: dict[str, Any]) -> None:
         self.store.record(self.job_id, self._key(part), self.source, part, "failed" if error else "done", output,

@@ -14,6 +14,7 @@ from ..engines import ImagePart, Stats, open_engine
 from ..errors import OculoError
 from ..tasks.alt_text import DEFAULT_MAX_CHARS, AltText
 from .common import (
+    Filters,
     batch_options,
     build_settings,
     check_engine_flags,
@@ -99,7 +100,7 @@ def alt_text(inputs: tuple[str, ...], model: str | None, engine: str | None, sys
 
 
 def _describe(eng: Any, inputs: list[str], refs: list[html_alt.ImgRef], overwrite: bool, max_chars: int,
-              options: Any, system: str | None, spec: Any, filters: dict[str, Any],
+              options: Any, system: str | None, spec: Any, filters: Filters,
               template: str) -> tuple[list[AltText], tuple[int, int, int, int] | None]:
     """Alt text for each input as a resumable job: a rerun over 20,000 product photos skips what is done."""
     from ..batch.jobs import run_image_job
