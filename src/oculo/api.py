@@ -10,8 +10,8 @@ from .engines import Engine, EngineSettings, ImagePart, Options, Reply, Request,
 from .engines.base import Chunk
 from .tasks.prompts import prompt
 
-__all__ = ["ask", "ask_stream", "build_request", "chart", "compare", "describe", "load_images", "schema_of", "screenshot",
-           "video", "DESCRIBE_PROMPT"]
+__all__ = ["ask", "ask_stream", "build_request", "chart", "compare", "describe", "load_images", "schema_of",
+           "screenshot", "video", "DESCRIBE_PROMPT"]
 
 DESCRIBE_PROMPT = prompt("describe")
 

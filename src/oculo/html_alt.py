@@ -185,7 +185,7 @@ def _scan_file(path: Path, root: Path) -> list[ImgRef]:
     for i, (offset, line, raw, before) in enumerate(finder.tags):
         if text[offset:offset + len(raw)] != raw:
             continue  # the parser's position is off (should not happen); never splice blind
-        attrs = {}
+        attrs: dict[str, str | None] = {}
         for name, _, _, value in _attrs(raw):
             attrs.setdefault(name, value)  # the first of duplicate attributes is the one browsers use
         image = _resolve(attrs.get("src") or "", path, root)

@@ -102,7 +102,8 @@ class ResultWriter:
             try:
                 import pyarrow  # noqa: F401
             except ImportError:
-                raise InputError(f"{path}: writing Parquet needs pyarrow; `pip install pyarrow`, or use .jsonl") from None
+                raise InputError(
+                    f"{path}: writing Parquet needs pyarrow; `pip install pyarrow`, or use .jsonl") from None
 
     def __enter__(self) -> ResultWriter:
         return self

@@ -105,7 +105,8 @@ def _job_id(store: Store, spec: JobSpec, inputs: Sequence[str]) -> int:
     """The job this run continues (same work over the same inputs), or a new one."""
     signature = job_signature(spec.task, spec.model, spec.engine_name, spec.options, spec.prompt_or_schema, inputs)
     return store.find_job(signature) or store.create_job(
-        signature, command=list(spec.command), task=spec.task, model=spec.model, engine=spec.engine_name, options=spec.options)
+        signature, command=list(spec.command), task=spec.task, model=spec.model, engine=spec.engine_name,
+        options=spec.options)
 
 
 def _key(spec: JobSpec, data_hash: str, part: str | None = None, extra: Any = None) -> str:
@@ -288,7 +289,7 @@ class PartCache:
         if found is None:
             return None
         self.store.record(self.job_id, key, self.source, part, "done", found["output"], stats=found["stats"])
-        return found["output"]  # type: ignore[no-any-return]
+        return found["output"]
 
     def save(self, part: str, output: dict[str, Any], error: str | None, stats: dict[str, Any]) -> None:
         self.store.record(self.job_id, self._key(part), self.source, part, "failed" if error else "done", output,

@@ -278,7 +278,8 @@ class Store:
                 "INSERT INTO jobs(created, signature, command, task, model, engine, options, status) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, 'running')",
                 (_now(), signature, _dumps(command), task, model, engine, _dumps(options)))
-            return int(cur.lastrowid)
+            assert cur.lastrowid is not None  # set by every INSERT
+            return cur.lastrowid
 
     def find_job(self, signature: str) -> int | None:
         """The newest job with this signature, so a rerun continues where the last one stopped."""

@@ -171,7 +171,7 @@ def _rows(page: int, tokens: Sequence[_Token]) -> list[_Line]:
     rows: list[tuple[float, float, list[_Token]]] = []
     for t in sorted(tokens, key=lambda t: (t.box[1], t.box[0])):
         h = max(t.box[3] - t.box[1], 1e-6)
-        for k, (y0, y1, toks) in enumerate(rows):
+        for y0, y1, toks in rows:
             if min(y1, t.box[3]) - max(y0, t.box[1]) >= 0.5 * min(h, y1 - y0):
                 toks.append(t)
                 break
@@ -246,11 +246,13 @@ def layout_from_pdf(path: str, pages: Iterable[int] | None = None) -> Layout | N
             n = tp.count_chars()
             text = tp.get_text_range(0, n) if n else ""
             toks: list[_Token] = []
-            word, box = "", None
+            word = ""
+            box: tuple[float, float, float, float] | None = None  # of `word`: set with its every character
             for k in range(n):
                 ch = text[k] if len(text) == n else tp.get_text_range(k, 1)
                 if ch.isspace() or not ch:
                     if word:
+                        assert box is not None
                         toks.append(_Token(word, box))
                     word, box = "", None
                     continue
@@ -263,6 +265,7 @@ def layout_from_pdf(path: str, pages: Iterable[int] | None = None) -> Layout | N
                 box = b if box is None else (min(box[0], b[0]), min(box[1], b[1]), max(box[2], b[2]),
                                              max(box[3], b[3]))
             if word:
+                assert box is not None
                 toks.append(_Token(word, box))
             out.append(toks)
     finally:

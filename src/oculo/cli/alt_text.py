@@ -14,6 +14,7 @@ from ..engines import ImagePart, Stats, open_engine
 from ..errors import OculoError
 from ..tasks.alt_text import DEFAULT_MAX_CHARS, AltText
 from .common import (
+    Filters,
     batch_options,
     build_settings,
     check_engine_flags,
@@ -48,7 +49,8 @@ def _write_csv(path: str, results: list[AltText]) -> None:
 @click.option("--html", "html_dir", type=click.Path(file_okay=False, exists=True),
               help="Folder of HTML files: fill their missing alt attributes (describes the images they use "
                    "when no INPUTS are given).")
-@click.option("--write", is_flag=True, help="With --html: change the files (a .bak copy is kept); default is a dry run.")
+@click.option("--write", is_flag=True,
+              help="With --html: change the files (a .bak copy is kept); default is a dry run.")
 @click.option("--overwrite", is_flag=True, help="With --html: replace alt text that is already there too.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image.")
 @prompt_file_option
@@ -98,7 +100,7 @@ def alt_text(inputs: tuple[str, ...], model: str | None, engine: str | None, sys
 
 
 def _describe(eng: Any, inputs: list[str], refs: list[html_alt.ImgRef], overwrite: bool, max_chars: int,
-              options: Any, system: str | None, spec: Any, filters: dict[str, Any],
+              options: Any, system: str | None, spec: Any, filters: Filters,
               template: str) -> tuple[list[AltText], tuple[int, int, int, int] | None]:
     """Alt text for each input as a resumable job: a rerun over 20,000 product photos skips what is done."""
     from ..batch.jobs import run_image_job
@@ -145,7 +147,8 @@ def _file_context(name: str) -> str | None:
 
 def _update_html(html_dir: str, refs: list[html_alt.ImgRef], results: list[AltText], overwrite: bool,
                  write: bool, output: Output) -> None:
-    texts = {os.path.abspath(r.source): r.text for r in results if r.text and "://" not in r.source}
+    texts: dict[str | os.PathLike[str], str] = {
+        os.path.abspath(r.source): r.text for r in results if r.text and "://" not in r.source}
     changes = html_alt.plan(html_dir, texts, overwrite, refs=refs)
     for c in changes:
         old = "" if c.old_alt is None else f' (was alt="{c.old_alt}")'

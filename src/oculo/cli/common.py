@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 import click
 
@@ -163,8 +163,15 @@ def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+class Filters(TypedDict):
+    """--include / --exclude, as keyword arguments for media.expand and api.load_images."""
+
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+
+
 def gather_inputs(items: tuple[str, ...], kw: dict[str, Any], *,
-                  required: bool = True) -> tuple[list[str], dict[str, tuple[str, ...]]]:
+                  required: bool = True) -> tuple[list[str], Filters]:
     """The inputs from arguments and --from-list, and the include/exclude filters, taken out of `kw`."""
     from ..media.sources import read_list
 

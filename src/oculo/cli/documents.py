@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -237,9 +238,9 @@ def eval_(folder: str, models: str, fields: str | None, mapping: str | None, sch
     for name in [m.strip() for m in models.split(",") if m.strip()]:
         eng = open_engine(engine, name, settings)
         check_engine_flags(eng.name)
-        scores.append(evaluate(pairs, name, lambda p, e=eng: extract_document(
-            p, e, schema, pages=pages, dpi=dpi, anchor=anchor, options=options, attempts=attempts, system=system),
-            field_list, mapping_data))
+        run = partial(extract_document, engine=eng, schema=schema, pages=pages, dpi=dpi, anchor=anchor,
+                      options=options, attempts=attempts, system=system)
+        scores.append(evaluate(pairs, name, run, field_list, mapping_data))
         eng.close()
     if as_json:
         click.echo(json.dumps({"documents": len(pairs), "fields": field_list,

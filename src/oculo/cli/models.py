@@ -121,10 +121,15 @@ def _table(rows: list[dict[str, Any]], usable_gb: float, ollama_up: bool) -> Non
         t.add_column(col, overflow="fold")
     for r in rows:
         spec = find(r["id"])
+        assert spec is not None  # the rows come from the catalog
         in_process = {"native": "native", "remote-code": "remote code*", "unsupported": "no"}.get(
             r["transformers"], r["transformers"])
         images = _images(spec) + ("†" if spec.images_why else "")
-        tag = r["ollama"] or (f"none (try {find(r['ollama_instead']).ollama})" if r["ollama_instead"] else "none")
+        tag = r["ollama"] or "none"
+        if not r["ollama"] and r["ollama_instead"]:
+            instead = find(r["ollama_instead"])
+            assert instead is not None  # ollama_instead names a catalog entry
+            tag = f"none (try {instead.ollama})"
         t.add_row(r["id"], f"{r['params_b']:g}B", f"{r['memory_gb']:g}", images, _resolution(spec),
                   ", ".join(r["strengths"]), in_process, tag, r["hf"] or "-",
                   ("yes" if r["pulled_in_ollama"] else "no") if ollama_up else "-",

@@ -11,7 +11,7 @@ from ..errors import OculoError
 
 
 def _ollama_progress(tag: str, host: str | None) -> None:
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+    from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
 
     from ..engines.pull import PullEvent, ollama_pull
 
@@ -29,7 +29,7 @@ def _ollama_progress(tag: str, host: str | None) -> None:
 
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                   transient=False) as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def show(e: PullEvent) -> None:
             key = e.digest or e.status
@@ -90,6 +90,7 @@ def pull(name: str, engine: str, trust_remote_code: bool, ollama_host: str | Non
         raise OculoError(f"{name} is not a catalog id or a Hugging Face repo id (org/name); see `oculo models`")
     remote_code = spec is not None and spec.transformers == "remote-code"
     if remote_code and not trust_remote_code:
+        assert spec is not None  # remote_code implies a catalog entry
         alt = f", or pull it into Ollama with `oculo pull {spec.ollama}`" if spec.ollama else ""
         raise OculoError(f"{spec.name} ships its own code, which the in-process engine runs only with "
                          f"--trust-remote-code: add it if you trust {repo}{alt}")

@@ -53,7 +53,8 @@ def serve(model: str | None, engine: str | None, system: str | None, bind: str, 
     try:
         from ..server import ServeConfig, run
     except ImportError as e:
-        raise click.ClickException(f"the server needs {e.name}; install it with `pip install 'oculo[server]'`") from None
+        raise click.ClickException(
+            f"the server needs {e.name}; install it with `pip install 'oculo[server]'`") from None
     server_key = kw.pop("api_key", None)
     settings, defaults = build_settings(kw)
     # On `serve`, --api-key guards this server; an upstream OpenAI-compatible server's key comes from its env var.

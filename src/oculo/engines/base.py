@@ -123,7 +123,8 @@ class Reply:
     stats: Stats = field(default_factory=Stats)
     data: Any = None  # parsed JSON when the request had a schema
     finish_reason: str | None = None  # "stop" | "length" | ...
-    error: str | None = None  # set when this item failed (for example schema validation); others in the batch still stand
+    # Set when this item failed (for example schema validation); others in the batch still stand.
+    error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -225,7 +226,7 @@ class Engine(ABC):
         if request.schema is not None and not caps.schema:
             raise Unsupported(f"engine {self.name} cannot constrain output to a JSON schema")
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook: engines holding nothing need not override it
         """Release connections or memory; engines are also context managers."""
 
     def __enter__(self) -> Engine:
@@ -277,7 +278,8 @@ def validate_output(text: str, schema: dict[str, Any]) -> Any:
     try:
         data = json.loads(text)  # strict=True by default: raw control characters inside strings fail
     except json.JSONDecodeError as e:
-        hint = "; the reply was cut off: raise --max-tokens" if text.strip() and not text.rstrip().endswith(("}", "]")) else ""
+        cut_off = text.strip() and not text.rstrip().endswith(("}", "]"))
+        hint = "; the reply was cut off: raise --max-tokens" if cut_off else ""
         # json's own wording ends in "at" for some errors ("Unterminated string starting at"): no "at at".
         raise SchemaViolation(f"reply is not valid JSON ({e.msg}: char {e.pos}){hint}") from None
     validator_cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)

@@ -196,7 +196,7 @@ class TransformersEngine(Engine):
             model = AutoModelForImageTextToText.from_pretrained(path, dtype=self.dtype, **kwargs)
         except (OSError, ValueError) as e:
             raise self._explain_load_error(e) from None
-        model.to(self.device).eval()
+        model.to(self.device).eval()  # type: ignore[arg-type]  # transformers types `to` through a wrapper
         if self.quantized:
             model = _quantize(model)
         tok = _tokenizer(processor)

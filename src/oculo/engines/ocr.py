@@ -198,6 +198,7 @@ class TesseractEngine(OcrEngine):
     def _run(self, args: list[str], data: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         # With OpenMP, tesseract spins several threads per page and is 2-3x slower on a small machine; one is best.
         env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+        assert self.binary is not None  # __init__ refuses to go on without one
         try:
             return subprocess.run([self.binary, *args], input=data, capture_output=True, env=env,
                                   timeout=self.timeout, check=False)

@@ -23,7 +23,8 @@ _OWN_FIELDS = {"model": "the model (-m)", "messages": "the prompt and images", "
                "format": "a schema (--schema)", "options": "separate -o KEY VALUE pairs",
                "num_predict": "--max-tokens", "temperature": "--temperature", "seed": "--seed", "stop": "--stop"}
 # Families to prefer when the user names no model, best general-purpose first.
-_PREFERRED = ("qwen2.5vl", "gemma3", "llama3.2-vision", "minicpm-v", "qwen2-vl", "llava", "granite3.2-vision", "moondream")
+_PREFERRED = ("qwen2.5vl", "gemma3", "llama3.2-vision", "minicpm-v", "qwen2-vl", "llava", "granite3.2-vision",
+              "moondream")
 
 
 def ollama_host(host: str | None = None) -> str:

@@ -277,6 +277,7 @@ def _to_8bit_gray(img: Image.Image) -> Image.Image:
     """Scale deep grayscale to 0..255: Pillow's own conversion clips, turning every mid-tone white."""
     if img.mode == "F":
         _, hi = img.getextrema()
+        assert isinstance(hi, (int, float))  # one band: (min, max), not a pair per band
         scale = 255.0 if hi <= 1.0 else (1.0 if hi <= 255 else 255.0 / hi)
     else:
         if img.mode != "I":
@@ -284,6 +285,7 @@ def _to_8bit_gray(img: Image.Image) -> Image.Image:
             scale = 1 / 257
         else:
             _, hi = img.getextrema()
+            assert isinstance(hi, (int, float))  # one band: (min, max), not a pair per band
             # A 32-bit 'I' image says nothing of its depth, so infer it from the values it actually holds.
             scale = 1.0 if hi <= 255 else (1 / 257 if hi <= 65535 else 255.0 / hi)
     return img.point(lambda v: v * scale).convert("L")
@@ -297,7 +299,9 @@ def _cmyk_to_rgb(img: Image.Image) -> Image.Image:
             from PIL import ImageCms
 
             src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            return ImageCms.profileToProfile(img, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+            out = ImageCms.profileToProfile(img, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
+            assert out is not None  # None only with inPlace=True
+            return out
         except Exception:  # noqa: BLE001 - a broken profile or missing littlecms: fall back to the plain formula
             pass
     return img.convert("RGB")

@@ -229,7 +229,9 @@ def _nvml_gpus(nvml: Any) -> list[GPU]:
 def _nvidia(run: Run, nvml: Any, notes: list[str]) -> list[GPU]:
     if nvml is None:
         try:
-            import pynvml as nvml  # the nvidia-ml-py package; optional
+            import pynvml  # the nvidia-ml-py package; optional
+
+            nvml = pynvml
         except ImportError:
             nvml = False
     if nvml is not False:

@@ -103,7 +103,8 @@ def _tiny(task: str) -> _Pick:
             "(MiniCPM-V 2.6).",
             "paligemma2-3b", runner, ["qwen2.5-vl-3b", *alts])
     extra = {
-        "ui": " Small screen text and dense layouts are beyond it, so keep screenshots zoomed to the part you ask about.",
+        "ui": " Small screen text and dense layouts are beyond it, so keep screenshots zoomed to the part you ask"
+              " about.",
         "charts": " It can say what a chart shows in broad strokes, but misreads small labels and exact values.",
         "multilingual": " It answers in English; PaliGemma 2 captions and reads text in many languages.",
     }.get(task, "")

@@ -55,7 +55,9 @@ def set_path(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
         except (KeyError, IndexError, TypeError):
             raise InputError(f"field {path!r} is not in this record; correct one of the fields shown") from None
     last = steps[-1]
-    if isinstance(node, dict) and isinstance(last, str) or isinstance(node, list) and isinstance(last, int) and last < len(node):
+    if isinstance(node, dict) and isinstance(last, str):
+        node[last] = value
+    elif isinstance(node, list) and isinstance(last, int) and last < len(node):
         node[last] = value
     else:
         raise InputError(f"field {path!r} is not in this record; correct one of the fields shown")

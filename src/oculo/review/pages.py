@@ -133,7 +133,8 @@ def document(review: ReviewJob, doc: Document, total: int) -> str:
     approve = ("<span class='tag ok' data-approved>approved</span>" if doc.approved else "")
     return (_head(f"{doc.name}: oculo review") + "<header>"
             f"<a href='/'>all documents</a> {prev_link} {next_link}"
-            f"<h1>{escape(doc.name)} <span class='st {escape(doc.status)}' data-doc-status='{_HOOK.get(doc.status, 'failed')}'>"
+            f"<h1>{escape(doc.name)} <span class='st {escape(doc.status)}' "
+            f"data-doc-status='{_HOOK.get(doc.status, 'failed')}'>"
             f"{escape(doc.status)}</span>{status_note}</h1>"
             f"<form method=post action='/doc/{doc.index}/approve' class=approve>"
             f"<button type=submit data-action=approve>{'approve again' if doc.approved else 'approve'}</button>"

@@ -8,17 +8,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from ..errors import InputError
 from .invoice import Invoice, LineItem, TaxLine
 from .receipt import Receipt, ReceiptItem
 
 __all__ = ["BUILTIN", "Invoice", "LineItem", "Receipt", "ReceiptItem", "TaxLine", "resolve_schema"]
 
-BUILTIN: dict[str, type] = {"invoice": Invoice, "receipt": Receipt}
+BUILTIN: dict[str, type[BaseModel]] = {"invoice": Invoice, "receipt": Receipt}
 _FIX = "use invoice, receipt, a JSON Schema file, or module:Class for a pydantic model"
 
 
-def resolve_schema(spec: str) -> tuple[dict[str, Any], type | None, str]:
+def resolve_schema(spec: str) -> tuple[dict[str, Any], type[BaseModel] | None, str]:
     """(JSON schema, pydantic class or None, name) for a schema given on the command line or in code."""
     spec = str(spec).strip()
     if spec.lower() in BUILTIN:
@@ -74,9 +76,7 @@ def _from_file(spec: str, path: Path) -> dict[str, Any]:
     return schema
 
 
-def _import_class(spec: str) -> type:
-    from pydantic import BaseModel
-
+def _import_class(spec: str) -> type[BaseModel]:
     module_name, _, attr = spec.rpartition(":")
     if not module_name or not attr:
         raise InputError(f"{spec}: expected module:Class, e.g. myschemas:Invoice; {_FIX}")
@@ -98,7 +98,7 @@ def _import_class(spec: str) -> type:
                 sys.path.remove(cwd)
             except ValueError:
                 pass
-    cls = module
+    cls: Any = module
     for part in attr.split("."):
         cls = getattr(cls, part, None)
         if cls is None:

@@ -105,8 +105,10 @@ class Invoice(Record):
     issue_date: IsoDate | None = Field(None, description="Invoice date as YYYY-MM-DD.")
     due_date: IsoDate | None = Field(None, description="Payment due date as YYYY-MM-DD; null if not printed.")
     currency: Currency | None = Field(None, description="ISO 4217 currency code, e.g. EUR, USD, GBP, INR.")
-    line_items: list[LineItem] = Field(default_factory=list, max_length=500, description="One entry per billed line, in order.")
+    line_items: list[LineItem] = Field(default_factory=list, max_length=500,
+                                       description="One entry per billed line, in order.")
     subtotal: Number = Field(None, description="Total before tax (net), as a plain number.")
-    tax_lines: list[TaxLine] = Field(default_factory=list, max_length=20, description="The tax breakdown: one entry per rate.")
+    tax_lines: list[TaxLine] = Field(default_factory=list, max_length=20,
+                                     description="The tax breakdown: one entry per rate.")
     tax_total: Number = Field(None, description="Total tax amount, as a plain number.")
     total: Number = Field(None, description="The amount due, tax included, as a plain number.")

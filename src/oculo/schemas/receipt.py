@@ -28,7 +28,8 @@ class Receipt(Record):
     date: IsoDate | None = Field(None, description="Date of purchase as YYYY-MM-DD.")
     time: Time | None = Field(None, description="Time of purchase as HH:MM (24-hour), if printed.")
     currency: Currency | None = Field(None, description="ISO 4217 currency code, e.g. EUR, USD, GBP.")
-    items: list[ReceiptItem] = Field(default_factory=list, max_length=500, description="One entry per purchased item, in order.")
+    items: list[ReceiptItem] = Field(default_factory=list, max_length=500,
+                                     description="One entry per purchased item, in order.")
     subtotal: Number = Field(None, description="Total before tax and tip, as a plain number.")
     tax: Number = Field(None, description="Total tax, as a plain number.")
     tip: Number = Field(None, description="Tip or gratuity, as a plain number; null if none.")

@@ -464,7 +464,8 @@ def run(engine: Engine, *, host: str = "127.0.0.1", port: int = 11434, served_na
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
     except OSError as e:
-        reason = "is in use" if getattr(e, "errno", None) in (98, 48, 10048) else f"cannot be opened ({e.strerror or e})"
+        in_use = getattr(e, "errno", None) in (98, 48, 10048)  # EADDRINUSE on Linux, macOS, Windows
+        reason = "is in use" if in_use else f"cannot be opened ({e.strerror or e})"
         raise InputError(f"port {port} on {host} {reason}; pick another with --port") from None
     sock.set_inheritable(True)
     shown = f"[{host}]" if ":" in host else host

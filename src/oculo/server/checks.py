@@ -42,7 +42,8 @@ def check_request(rt: Any, request: Request) -> None:
         try:
             m.text.encode("utf-8")
         except UnicodeEncodeError:
-            raise InputError(f"message {i + 1}: text is not valid Unicode (a lone surrogate); send UTF-8 text") from None
+            raise InputError(
+                f"message {i + 1}: text is not valid Unicode (a lone surrogate); send UTF-8 text") from None
     _check_prompt_length(rt, request)
     if request.schema is not None:
         check_schema(json.dumps(request.schema, sort_keys=False), rt.caps.schema)
@@ -79,7 +80,8 @@ def check_schema(schema_json: str, grammar: bool = True) -> None:
         cls.check_schema(schema)
     except jsonschema.SchemaError as e:
         where = "/".join(str(p) for p in e.absolute_path) or "(root)"
-        raise InputError(f"schema (format / response_format): invalid JSON schema at {where}: {e.message}"[:400]) from None
+        message = f"schema (format / response_format): invalid JSON schema at {where}: {e.message}"
+        raise InputError(message[:400]) from None
     if not grammar:
         return
     try:

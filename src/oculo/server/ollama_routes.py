@@ -178,7 +178,8 @@ def _final(reply: Reply | None, wall_s: float) -> dict[str, Any]:
     s = reply.stats if reply is not None else None
     total = s.total_s if s is not None and s.total_s is not None else wall_s
     load = (s.load_s or 0.0) if s is not None else 0.0
-    out: dict[str, Any] = {"done_reason": finish_reason(reply), "total_duration": _ns(total), "load_duration": _ns(load)}
+    out: dict[str, Any] = {"done_reason": finish_reason(reply), "total_duration": _ns(total),
+                           "load_duration": _ns(load)}
     if s is not None:
         if s.prompt_tokens is not None:
             out["prompt_eval_count"] = s.prompt_tokens

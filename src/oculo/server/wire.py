@@ -30,7 +30,7 @@ class ServerBusy(OculoError):
 
 class _Body(BaseModel):
     # Strict: `stream: "yes"` or `num_predict: "abc"` is a 400 naming the field, never coerced or a 500 later.
-    # Clients send fields we do not use (tools: [], think, keep_alive, user, ...); ignoring them is what both servers do.
+    # Clients send fields we do not use (tools: [], think, keep_alive, user, ...); both servers ignore them.
     model_config = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False)
 
 

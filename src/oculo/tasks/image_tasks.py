@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+
 from ..engines import Engine, ImagePart, Options, Reply, Request
 from ..schemas.chart import Chart
 from ..schemas.screens import BugReport, ScreenReading
@@ -25,7 +27,7 @@ Check = Callable[[dict[str, Any], "str | None", "str | None"], dict[str, Any]]
 @dataclass(frozen=True)
 class ImageTask:
     name: str  # its section in prompts.toml
-    schema: type  # the pydantic model of the answer
+    schema: type[BaseModel]  # the pydantic model of the answer
     check: Check  # (answer, the image's own text by classic OCR, which engine read it) -> fields to add
     render: Callable[[dict[str, Any]], str]
     max_tokens: int = 1024  # when the caller sets none: room for the whole schema, a ceiling for a runaway
@@ -35,7 +37,7 @@ class ImageTask:
         return builtin_prompt(self.name)
 
     def json_schema(self) -> dict[str, Any]:
-        return self.schema.model_json_schema()  # type: ignore[attr-defined, no-any-return]
+        return self.schema.model_json_schema()
 
     def request(self, part: ImagePart, *, prompt: str | None = None, system: str | None = None,
                 options: Options | None = None) -> Request:

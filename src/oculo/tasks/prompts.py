@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -10,10 +11,10 @@ from ..errors import InputError
 
 __all__ = ["fill", "parts", "prompt", "tasks", "read_prompt_file"]
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+else:  # Python 3.10
+    import tomli as tomllib
 
 
 @lru_cache(maxsize=1)

@@ -130,9 +130,9 @@ def describe_video(path: str | Path, engine: Engine, *, fps: float | None = None
         replies = engine.generate([request(f) for _, f in todo]) if todo else []
         for (i, frame), reply in zip(todo, replies):
             result.stats.add(reply.stats)
-            notes[i] = note_of(frame, reply)
+            described = notes[i] = note_of(frame, reply)
             if cache is not None:  # recorded at once: a crash later in the video loses nothing described
-                cache.save(_part(frame.t), notes[i].to_dict(), reply.error, reply.stats.to_dict())
+                cache.save(_part(frame.t), described.to_dict(), reply.error, reply.stats.to_dict())
         for note in notes:
             assert note is not None
             result.frames.append(note)
