@@ -135,7 +135,7 @@ class RayExecutor:
                 workers = int(resources.get("CPU", 1))
         self.workers = max(1, workers)
         self.attempts = 1 + worker_restarts
-        actor = ray.remote(_Worker).options(  # type: ignore[attr-defined]
+        actor = ray.remote(_Worker).options(
             num_cpus=0 if server else 1, num_gpus=gpus, max_restarts=worker_restarts,
             max_task_retries=worker_restarts)
         # The work is passed by value, not as an object-store ref: a restarted actor must still find its arguments.

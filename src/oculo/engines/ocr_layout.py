@@ -114,7 +114,7 @@ def split_phrase(text: str, box: Box, confidence: float, chars: Sequence[tuple[s
     ink = band < (int(band.max()) + int(band.min())) / 2
     rows = np.flatnonzero(ink.any(axis=1))
     height = float(rows[-1] - rows[0] + 1) if rows.size else box[3] - box[1]
-    columns = ink.any(axis=0)
+    columns = np.asarray(ink.any(axis=0))
     spaced = [i > 0 and text_gap for i, text_gap in _space_before(text)]
     gaps = [_blank_run(columns, chars[i - 1][1], chars[i][1]) for i in range(1, len(chars))]
     letter_gaps = [g for g, sp in zip(gaps, spaced[1:]) if not sp]

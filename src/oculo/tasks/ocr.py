@@ -74,12 +74,12 @@ def ocr_document(path: str | Path, engine: str | Engine, *, fmt: str = "text", p
     # must not fall back to the engine's short default).
     opts = (options or Options()).with_defaults(max_tokens=4096, temperature=0.0)
     prompt = prompt or PROMPTS["markdown" if fmt == "markdown" else "text"]
-    turned = [_upright(p) for p in doc]
+    uprights = [_upright(p) for p in doc]
     requests = [Request.simple(prompt, [ImagePart(image, f"{Path(source).name} page {p.index + 1}")],
-                               system=system, options=opts) for p, (image, _) in zip(doc, turned)]
+                               system=system, options=opts) for p, (image, _) in zip(doc, uprights)]
     replies = engine.generate(requests)  # every page in one batch: the engine keeps itself busy
     return [PageText(source, p.index + 1, r.text.strip(), engine=f"{r.engine}:{r.model}", stats=r.stats,
-                     rotated=degrees) for p, r, (_, degrees) in zip(doc, replies, turned)]
+                     rotated=degrees) for p, r, (_, degrees) in zip(doc, replies, uprights)]
 
 
 def _upright(page: Any) -> tuple[Any, int]:
