@@ -38,7 +38,7 @@ def test_cached_rerun_through_the_cli_loads_no_model(tiny_qwen, tmp_path, loads)
     runner = CliRunner()
     runner.env = {"OCULO_STORE": str(tmp_path / "jobs.sqlite3")}
     args = ["describe", str(folder), "--engine", "transformers", "-m", str(tiny_qwen), "--max-tokens", "1",
-            "--progress", "off"]
+            "--progress", "plain"]  # plain: its closing line says how many came from the store
 
     first = runner.invoke(cli, args)
     assert first.exit_code == 0, first.output
@@ -48,7 +48,7 @@ def test_cached_rerun_through_the_cli_loads_no_model(tiny_qwen, tmp_path, loads)
     assert again.exit_code == 0, again.output
     assert loads == [str(tiny_qwen)]  # the rerun found all 20 in the store and loaded nothing
     assert "20 done (20 from the store)" in again.output
-    assert again.stdout == first.stdout  # the same records, from the store
+    assert again.stdout == first.stdout  # the same records, from the store (progress goes to stderr)
 
 
 def test_capabilities_come_from_config_files_without_loading(tiny_qwen, loads):
