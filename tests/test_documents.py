@@ -87,9 +87,8 @@ def test_invoice_text_layer_and_render() -> None:
     assert "42183017" in page.text and "Total for this invoice" in page.text
     assert "\r" not in page.text and all(line == line.rstrip() for line in page.text.split("\n"))
     assert page.image.mode == "RGB" and page.width_pt == 612 and page.height_pt == 792
-    # US Letter at the default 1 MP budget: ~106 dpi, just under the budget.
-    assert 0.95 * 1024 * 1024 <= page.image.width * page.image.height <= 1024 * 1024
-    assert 100 < page.dpi < 110
+    # US Letter with no model budget: the 150 dpi default, exactly.
+    assert page.image.size == (1275, 1650) and page.dpi == 150
     assert has_text_layer([page])
 
 

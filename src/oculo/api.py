@@ -35,23 +35,47 @@ def _options(options: Options | None, max_tokens: int | None, temperature: float
 
 
 def load_images(images: Sequence[Any], engine: Engine, *, include: Sequence[str] = (),
-                exclude: Sequence[str] = ()) -> list[ImagePart]:
-    """Paths, globs, folders, URLs, `-` and bytes, decoded and sized for this engine's model."""
-    from .media import ImageLimits, expand, load_all
+                exclude: Sequence[str] = (), pages: str | None = None) -> list[ImagePart]:
+    """Paths, globs, folders, URLs, `-` and bytes, decoded and sized for this engine's model.
 
-    ready = [i for i in images if isinstance(i, ImagePart)]
-    raw = [i for i in images if not isinstance(i, ImagePart)]
-    if not raw:
-        return ready
-    if ready:  # keep the caller's order when mixing decoded and raw inputs
-        out: list[ImagePart] = []
-        limits = ImageLimits.from_capabilities(engine.capabilities())
-        for i in images:
-            out.extend([i] if isinstance(i, ImagePart) else
-                       load_all(expand([i], include=include, exclude=exclude), limits))
-        return out
-    sources = expand(raw, include=include, exclude=exclude)  # missing files fail before the model loads
-    return load_all(sources, ImageLimits.from_capabilities(engine.capabilities()))
+    A PDF becomes its pages, each one image (`pages` chooses them, as "1-3,7"); they render at 150 dpi or more
+    (see media.documents).
+    """
+    from .media import ImageLimits, expand
+    from .media.sources import DOCUMENT_EXTENSIONS
+
+    if not images:
+        return []
+    # Every input is found first, so a missing file fails before anything is decoded or the model loads.
+    # Raw inputs alone are expanded together, so a file named twice is sent once.
+    groups = [list(images)] if not any(isinstance(i, ImagePart) for i in images) else [[i] for i in images]
+    found = [g[0] if isinstance(g[0], ImagePart) else expand(g, include=include, exclude=exclude,
+                                                             extensions=DOCUMENT_EXTENSIONS) for g in groups]
+    limits = ImageLimits.from_capabilities(engine.capabilities())
+    out: list[ImagePart] = []
+    for item in found:  # the caller's order, decoded and raw inputs mixed
+        out.extend([item] if isinstance(item, ImagePart) else _load_pages(item, limits, pages))
+    return out
+
+
+def _load_pages(sources: Sequence[Any], limits: Any, pages: str | None) -> list[ImagePart]:
+    from .media import load_all
+    from .media.documents import is_pdf, open_document
+    from .media.sources import Source
+
+    out: list[ImagePart] = []
+    plain: list[Any] = []
+    for src in sources:
+        data = src.read()  # once: a URL is not fetched again to decode it
+        if not is_pdf(data):
+            plain.append(Source.from_bytes(data, src.name))
+            continue
+        out.extend(load_all(plain, limits))  # in order: the images before this PDF, then its pages
+        plain = []
+        doc = open_document(Source.from_bytes(data, src.name), pages=pages,
+                            max_pixels=limits.max_pixels, min_side=limits.min_side)
+        out.extend(ImagePart(p.image, f"{src.name} page {p.number}") for p in doc)
+    return out + load_all(plain, limits)
 
 
 def schema_of(schema: Any) -> tuple[dict[str, Any] | None, Any]:

@@ -62,18 +62,22 @@ def _stream(engine: Engine, request: Any) -> Reply:
 @click.option("--schema", "schema_path", help="What the answer must match: a JSON Schema file, invoice, receipt, "
               "or a pydantic model as module:Class.")
 @click.option("--each", is_flag=True, help="Ask about each image separately instead of all in one request.")
+@click.option("--pages", help="Pages of a PDF to send, e.g. 1-3,7 (default: all; one request).")
 @batch_options
 @_output_options
 def ask(prompt: str, images: tuple[str, ...], model: str | None, engine: str | None, system: str | None,
-        schema_path: str | None, each: bool, as_json: bool, stream: bool | None, out: str | None,
-        **kw: Any) -> None:
+        schema_path: str | None, each: bool, pages: str | None, as_json: bool, stream: bool | None,
+        out: str | None, **kw: Any) -> None:
     """Ask PROMPT about IMAGES (all in one request, or --each separately).
 
     \b
-    Images: paths, globs, folders, http(s) URLs, or - for stdin.
+    Images: paths, globs, folders, http(s) URLs, or - for stdin. A PDF is sent as its pages' images.
     Example: oculo ask "What is written on the sign?" photo.jpg
     """
     inputs, filters = gather_inputs(images, kw, required=False)
+    if pages is not None and each:
+        raise click.UsageError("--pages chooses the pages sent in one request; --each asks about every page "
+                               "separately (drop one of them)")
     if stream and (as_json or out or each):
         raise click.UsageError("--stream prints one reply's text as it comes; it cannot go with --json, --out "
                                "or --each")
@@ -103,7 +107,8 @@ def ask(prompt: str, images: tuple[str, ...], model: str | None, engine: str | N
     drop_job_options(kw, "runs a job over many images; add --each to ask about each image")
     eng = open_engine(engine, model, settings)
     check_engine_flags(eng.name)
-    parts = api.load_images(inputs, eng, **filters)
+    parts = api.load_images(inputs, eng, pages=pages, **filters)
+    _check_pages(parts, eng, pages)
     request = api.build_request(prompt, parts, system, options, schema)
     with Output.from_kw(kw, as_json=as_json, out=out, headers=False) as output:
         name = parts[0].name if len(parts) == 1 else None
@@ -160,6 +165,21 @@ def describe(images: tuple[str, ...], model: str | None, engine: str | None, sys
         return
     spec = job_spec("describe", eng, {"prompt": prompt, "system": system}, options, settings, kw, output.progress)
     _run_each(spec, sources, lambda p: api.build_request(prompt, [p], system, options, None), output)
+
+
+def _check_pages(parts: list[Any], eng: Engine, pages: str | None) -> None:
+    """A PDF's pages past the model's image limit fail here, naming the two ways forward; --pages without a PDF
+    would do nothing, so it is refused."""
+    from ..errors import InputError
+
+    paged = [p.name for p in parts if " page " in p.name]
+    if pages is not None and not paged:
+        raise click.UsageError("--pages chooses pages of a PDF; none of the inputs is a PDF")
+    limit = eng.capabilities().max_images
+    if paged and limit is not None and len(parts) > limit:
+        doc = paged[0].rsplit(" page ", 1)[0]
+        raise InputError(f"{doc}: {len(parts)} images in one request but model {eng.model!r} takes at most {limit}; "
+                         f"choose pages with --pages (e.g. --pages 1-{limit}) or ask about each page with --each")
 
 
 def is_pdf_source(src: Any) -> bool:

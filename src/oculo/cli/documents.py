@@ -209,7 +209,9 @@ def verify(file: str, data_path: str, schema: str, as_json: bool, strict: bool) 
 @click.command(name="eval")
 @click.option("--data", "folder", required=True, type=click.Path(exists=True, file_okay=False),
               help="Folder of documents, each with a ground-truth NAME.json beside it.")
-@click.option("--models", required=True, help="Comma-separated models to compare (run with --engine).")
+@click.option("--models", required=True,
+              help="Comma-separated models to compare, each MODEL (run with --engine) or ENGINE:MODEL, e.g. "
+                   "ollama:qwen2.5vl:7b,openai:gpt-4o (an openai: entry sends the images to its --base-url).")
 @click.option("--fields", default=None, help="Comma-separated fields (default: vendor,date,total,tax,line_count).")
 @click.option("--mapping", type=click.Path(exists=True, dir_okay=False),
               help="JSON mapping oculo field -> ground-truth field (default: invoice2data's names).")
@@ -225,28 +227,52 @@ def eval_(folder: str, models: str, fields: str | None, mapping: str | None, sch
           attempts: int, as_json: bool, model: str | None, engine: str | None, system: str | None,
           pages: str | None, dpi: float | None, **kw: Any) -> None:
     """Compare models on documents with ground truth: a tick or cross per field, score, speed."""
-    from ..tasks.evaluate import FIELDS, evaluate, find_documents, load_mapping
+    from ..engines.openai import openai_base_url
+    from ..tasks.evaluate import FIELDS, evaluate, find_documents, leaves_machine, load_mapping, parse_models
     from ..tasks.extract import extract_document
 
     if model:
         raise click.UsageError("-m/--model is one model; eval compares several: pass --models A,B")
+    entries = parse_models(models, ENGINES)
     pairs = find_documents(folder)
     field_list = [f.strip() for f in fields.split(",")] if fields else list(FIELDS)
     mapping_data = load_mapping(mapping)
     settings, options = build_settings(kw)
+    engines = [open_engine(entry.engine or engine, entry.model, settings) for entry in entries]  # none loads yet
+    _check_flags_for({e.name for e in engines})
+    for entry, eng in zip(entries, engines):
+        if eng.name == "openai" and leaves_machine(url := openai_base_url(settings.base_url)):
+            click.echo(f"warning: {entry.label} sends the documents' images to {url}; they leave this machine",
+                       err=True)
     scores = []
-    for name in [m.strip() for m in models.split(",") if m.strip()]:
-        eng = open_engine(engine, name, settings)
-        check_engine_flags(eng.name)
+    for entry, eng in zip(entries, engines):
         run = partial(extract_document, engine=eng, schema=schema, pages=pages, dpi=dpi, anchor=anchor,
                       options=options, attempts=attempts, system=system)
-        scores.append(evaluate(pairs, name, run, field_list, mapping_data))
-        eng.close()
+        try:
+            scores.append(evaluate(pairs, entry.label, run, field_list, mapping_data))
+        finally:
+            eng.close()
     if as_json:
         click.echo(json.dumps({"documents": len(pairs), "fields": field_list,
                                "models": [s.to_dict() for s in scores]}, indent=2))
         return
     _score_table(scores, field_list, len(pairs))
+
+
+def _check_flags_for(names: set[str]) -> None:
+    """One engine: its own flag check. Several (`--models ollama:a,openai:b`): refuse only the flags none reads."""
+    if len(names) == 1:
+        check_engine_flags(next(iter(names)))
+        return
+    from .common import _IN_PROCESS, refuse
+
+    used = ", ".join(sorted(names))
+    if "transformers" not in names:
+        refuse(*_IN_PROCESS, why=f"is for the in-process engine; none of the engines compared ({used}) reads it")
+    if "ollama" not in names:
+        refuse("ollama_host", why=f"is for the ollama engine; none of the engines compared ({used}) reads it")
+    if "openai" not in names:
+        refuse("base_url", "api_key", why=f"is for the openai engine; none of the engines compared ({used}) reads it")
 
 
 def _score_table(scores: list[Any], fields: list[str], n_docs: int) -> None:

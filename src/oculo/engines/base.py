@@ -155,7 +155,8 @@ class Capabilities:
     streaming: bool = True
     parallel: int = 1  # requests the backend serves at once
     batch: int = 1  # requests one generate() call runs together (in-process batching)
-    max_pixels: int = DEFAULT_MAX_PIXELS  # resize budget for one image
+    max_pixels: int = DEFAULT_MAX_PIXELS  # resize budget for one image (a catalog model's own budget replaces it)
+    pixel_ceiling: int | None = None  # the most the backend itself keeps (the processor's budget); None = unknown
     min_side: int = 28  # pad smaller images (Qwen-family models crash below 28 px)
     max_aspect: float = 200.0  # pad the short side of slivers beyond this ratio (Qwen-family processors refuse them)
 
@@ -237,7 +238,9 @@ class Engine(ABC):
 
 
 def with_catalog_limits(caps: Capabilities, model: str) -> Capabilities:
-    """What the catalog knows about this model tightens what the backend reports (never loosens it)."""
+    """What the catalog knows about this model: its image limits tighten what the backend reports (never loosen
+    them), and its native pixel budget (MiniCPM-V's 1.8 MP, Qwen2-VL's processor maximum) replaces the blanket
+    default, within the backend's own ceiling where it has one."""
     spec = catalog_entry(model)
     if spec is None:
         return caps
@@ -250,7 +253,7 @@ def with_catalog_limits(caps: Capabilities, model: str) -> Capabilities:
         caps,
         max_images=tighter(caps.max_images, lim.images_per_request),
         images_per_message=tighter(caps.images_per_message, lim.images_per_message),
-        max_pixels=tighter(caps.max_pixels, lim.max_pixels) or caps.max_pixels,
+        max_pixels=tighter(caps.pixel_ceiling, lim.max_pixels) or caps.max_pixels,
         min_side=max(caps.min_side, lim.min_side),
         parallel=caps.parallel if lim.parallel else 1,
     )

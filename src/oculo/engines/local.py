@@ -274,7 +274,7 @@ class TransformersEngine(Engine):
         schema_ok = importlib.util.find_spec("xgrammar") is not None
         budget = _config_budget(_image_processor_config(Path(self._path)))
         return Capabilities(vision=True, schema=schema_ok, streaming=True, parallel=1, batch=self.batch_size,
-                            max_pixels=min(DEFAULT_MAX_PIXELS, budget), min_side=28)
+                            max_pixels=min(DEFAULT_MAX_PIXELS, budget), pixel_ceiling=budget, min_side=28)
 
     # ---- preparing inputs ----------------------------------------------------------------------
     def _render(self, processor: Any, request: Request) -> str:

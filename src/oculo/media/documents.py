@@ -3,13 +3,16 @@ split into frames, and any other image is one page. PDF pages also carry their t
 
 Every failure a user can cause becomes one `InputError` line naming the file and the fix.
 
-How a PDF page's resolution is chosen (`dpi=None`): the page gets the resolution at which it just fills the pixel
-budget, `72 * sqrt(max_pixels / page_area_in_pt²)` — about 100 dpi for A4 or Letter at the default 1 MP — capped at
-300 dpi, because a business card or a label gains nothing past print resolution but would cost the model pixels. The
-budget is a hard cap (engines are handed the image as is, and each model has a limit), so a poster or a tiny budget
-can land below 72 dpi. Then the page is still rasterized at 72 dpi and shrunk with Pillow: at low scales PDFium's own
-anti-aliasing is rougher (on AmazonWebServices.pdf at 36 dpi, ~20% further from a 4x-supersampled reference).
-An explicit `dpi` replaces the automatic choice; `max_pixels` still caps it, so pass a large budget to get exactly it.
+How a PDF page's resolution is chosen (`dpi=None`): at least 150 dpi, the guide's floor for reading documents,
+and more when the pixel budget leaves room: the resolution at which the page just fills it,
+`72 * sqrt(max_pixels / page_area_in_pt²)`, capped at 300 dpi because a business card or a label gains nothing past
+print resolution but would cost the model pixels. Without a budget (`max_pixels=None`) a page renders at 150 dpi.
+The budget is the model's (engines are handed the image as is, and each model has a limit; the catalog gives each
+model its own native budget), so a page larger than it is rendered at 150 dpi and shrunk to fit; a poster or a tiny
+budget can land below 72 dpi. Then the page is still rasterized at 72 dpi and shrunk with Pillow: at low scales
+PDFium's own anti-aliasing is rougher (on AmazonWebServices.pdf at 36 dpi, ~20% further from a 4x-supersampled
+reference). An explicit `dpi` replaces the automatic choice; `max_pixels` still caps it, so pass a large budget (or
+None) to get exactly it.
 
 A scanned page (`native_scans=True`, what classic OCR asks for) is read at its scan's own resolution: when the page
 shows nothing but one image covering it, that image's pixels are taken as they are, not re-rendered. Rendering a
@@ -37,6 +40,8 @@ from .sources import Source
 __all__ = ["Page", "parse_pages", "page_numbers", "open_document", "text_layer", "has_text_layer", "is_pdf"]
 
 MAX_AUTO_DPI = 300.0
+# The guide's floor for documents: below it small print and subscripts blur for every model.
+DEFAULT_DPI = 150.0
 MIN_RENDER_DPI = 72.0
 # A page "has text" with at least this many letters or digits: a scan's stray glyphs (a page number, a
 # "Scanned with CamScanner" stamp, ~20) stay under it; the sparsest real invoice page has hundreds.
@@ -102,18 +107,21 @@ def is_pdf(data: bytes) -> bool:
 
 
 def open_document(path_or_source: str | os.PathLike[str] | Source | bytes, *, pages: str | None = None,
-                  dpi: float | None = None, max_pixels: int = 1024 * 1024, min_side: int = 28,
+                  dpi: float | None = None, max_pixels: int | None = None, min_side: int = 28,
                   password: str | None = None, native_scans: bool = False) -> list[Page]:
     """Read a PDF, a (multi-page) TIFF or an image into pages; the type comes from the content, not the name.
 
     `native_scans`: a PDF page that is one full-page image comes out at that image's own resolution (only shrunk
-    to fit `max_pixels`), whatever `dpi` says for the other pages.
+    to fit `max_pixels`), whatever `dpi` says for the other pages. `max_pixels=None`: no budget but the safety
+    limit on decoded pixels; PDF pages then render at exactly `dpi` (150 by default).
     """
     source = _as_source(path_or_source)
     name = source.name
-    limits = ImageLimits(max_pixels=max_pixels, min_side=min_side)
+    limits = ImageLimits(max_pixels=max_pixels or MAX_SOURCE_PIXELS, min_side=min_side)
     if dpi is not None and dpi <= 0:
         raise ValueError(f"dpi must be positive, got {dpi}")
+    if dpi is None and max_pixels is None:
+        dpi = DEFAULT_DPI  # no budget to fill: the floor is the resolution
     data = _read(source)
     if is_pdf(data):
         return _pdf_pages(data, name, pages, dpi, limits, password, native_scans)
@@ -239,7 +247,7 @@ def _pdf_pages(data: bytes, name: str, spec: str | None, dpi: float | None, limi
 def _render(page, w_pt: float, h_pt: float, dpi: float | None, limits: ImageLimits) -> tuple[Image.Image, float]:
     w_pt, h_pt = max(w_pt, 1.0), max(h_pt, 1.0)
     if dpi is None:
-        dpi = min(MAX_AUTO_DPI, 72 * math.sqrt(limits.max_pixels / (w_pt * h_pt)))
+        dpi = max(DEFAULT_DPI, min(MAX_AUTO_DPI, 72 * math.sqrt(limits.max_pixels / (w_pt * h_pt))))
     wanted = (max(1, round(w_pt * dpi / 72)), max(1, round(h_pt * dpi / 72)))
     target = fit_size(wanted, limits)
     final_dpi = 72 * target[0] / w_pt

@@ -29,7 +29,8 @@ __all__ = [
     "load_all", "to_base64", "to_data_uri", "pad_to_min_side", "pad_to_fit", "to_rgb",
 ]
 
-# About what Ollama feeds Qwen2.5-VL; more costs tokens, rarely accuracy.
+# The budget for a model the catalog does not know (a catalog model gets its own native budget, see
+# engines.base.with_catalog_limits): about what Ollama feeds Qwen2.5-VL; more costs tokens, rarely accuracy.
 DEFAULT_MAX_PIXELS = 1024 * 1024
 # Larger than any camera sensor in use (~150 MP), small enough that a crafted header cannot make us allocate gigabytes.
 MAX_SOURCE_PIXELS = 180_000_000

@@ -6,6 +6,7 @@ Ground truth may use other field names; a mapping (built in for invoice2data's n
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import time
@@ -17,10 +18,53 @@ from typing import Any
 from ..errors import InputError
 from ..schemas.truth import INVOICE2DATA, map_truth
 
-__all__ = ["FIELDS", "INVOICE2DATA", "Score", "find_documents", "load_mapping", "map_truth", "derive", "evaluate"]
+__all__ = ["FIELDS", "INVOICE2DATA", "Entry", "Score", "find_documents", "load_mapping", "map_truth", "derive",
+           "evaluate", "parse_models", "leaves_machine"]
 
 FIELDS = ("vendor", "date", "total", "tax", "line_count")
 DOC_SUFFIXES = (".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
+
+@dataclass(frozen=True)
+class Entry:
+    """One `--models` entry: the engine it names (None: --engine's), the model, and the row's label as given."""
+
+    engine: str | None
+    model: str
+    label: str
+
+
+def parse_models(spec: str, engines: Sequence[str]) -> list[Entry]:
+    """`a,ollama:qwen2.5vl:7b,openai:gpt-4o` to entries. The text before the first colon is an engine only when
+    it is one of `engines`: Ollama tags have colons of their own (`qwen2.5vl:7b` is a model, not an engine)."""
+    out = []
+    for item in (m.strip() for m in spec.split(",")):
+        if not item:
+            continue
+        prefix, sep, rest = item.partition(":")
+        if sep and prefix.strip().lower() in engines:
+            if not rest.strip():
+                raise InputError(f"--models entry {item!r} names an engine but no model; write it as "
+                                 f"{prefix}:MODEL")
+            out.append(Entry(prefix.strip().lower(), rest.strip(), item))
+        else:
+            out.append(Entry(None, item, item))
+    if not out:
+        raise InputError("--models is empty; give models to compare, e.g. --models ollama:qwen2.5vl:7b,openai:gpt-4o")
+    return out
+
+
+def leaves_machine(base_url: str) -> bool:
+    """Whether requests to this URL go off this machine: anything but localhost or a loopback address does."""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(base_url if "://" in base_url else "http://" + base_url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return True
+
 
 _LEGAL = re.compile(r"\b(inc|ltd|llc|gmbh|bv|b v|nv|sa|sas|sarl|ag|plc|co|corp|pvt|private|limited|sp z o o)\b")
 
