@@ -396,16 +396,20 @@ class TransformersEngine(Engine):
         for idxs in groups.values():
             for start in range(0, len(idxs), size):
                 chunk = idxs[start:start + size]
-                for i, rep in zip(chunk, self._run_batch_or_each(loaded, [requests[i] for i in chunk])):
+                for i, rep in zip(chunk, self._run_batch_or_each(loaded, [requests[i] for i in chunk],
+                                                                 alone=len(requests) == 1)):
                     replies[i] = rep
         return [r for r in replies if r is not None]
 
-    def _run_batch_or_each(self, loaded: _Loaded, batch: list[Request]) -> list[Reply]:
-        """One batch; when the processor refuses it, each request alone, so only the refused one fails."""
+    def _run_batch_or_each(self, loaded: _Loaded, batch: list[Request], alone: bool) -> list[Reply]:
+        """One batch; when the processor refuses it, each request alone, so only the refused one fails.
+
+        `alone`: the caller sent this one request, so a refusal is raised to it; a request among others (even
+        one run by itself, as the quantized path does) is marked failed and its neighbours still answer."""
         try:
             return self._run_batch(loaded, batch)
         except Unsupported:
-            if len(batch) == 1:
+            if alone:
                 raise
         replies = []
         for request in batch:
