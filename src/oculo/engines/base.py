@@ -237,6 +237,12 @@ class Engine(ABC):
         self.close()
 
 
+# The most pixels a catalog budget sends by default: Qwen2-VL's processor accepts 12.8 MP, about 16k image tokens
+# per image, which no 8-16 GB card holds beside a 7B model; 3.2 MP (about 4k tokens) keeps fine print legible.
+# `-o max_pixels N` goes past it on purpose.
+NATIVE_PIXEL_CAP = 2048 * 1600
+
+
 def with_catalog_limits(caps: Capabilities, model: str) -> Capabilities:
     """What the catalog knows about this model: its image limits tighten what the backend reports (never loosen
     them), and its native pixel budget (MiniCPM-V's 1.8 MP, Qwen2-VL's processor maximum) replaces the blanket
@@ -253,7 +259,7 @@ def with_catalog_limits(caps: Capabilities, model: str) -> Capabilities:
         caps,
         max_images=tighter(caps.max_images, lim.images_per_request),
         images_per_message=tighter(caps.images_per_message, lim.images_per_message),
-        max_pixels=tighter(caps.pixel_ceiling, lim.max_pixels) or caps.max_pixels,
+        max_pixels=tighter(tighter(caps.pixel_ceiling, lim.max_pixels), NATIVE_PIXEL_CAP) or caps.max_pixels,
         min_side=max(caps.min_side, lim.min_side),
         parallel=caps.parallel if lim.parallel else 1,
     )
