@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -143,8 +146,6 @@ def _serve_in_process(model: Path):
 
     No second Python importing torch and loading the model: `served` already tests the command itself.
     """
-    import threading
-
     import uvicorn
 
     from oculo.engines.local import TransformersEngine
@@ -170,3 +171,45 @@ def _serve_in_process(model: Path):
 def served_terse(tiny_terse):
     """The terse tiny model behind oculo's HTTP app (served as "terse"): long schemas finish."""
     yield from _serve_in_process(tiny_terse)
+
+
+class OpenAIRecorder(http.server.BaseHTTPRequestHandler):
+    """/v1/chat/completions that answers `server.content` (not streamed) and keeps every request body."""
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.bodies.append(body)  # type: ignore[attr-defined]
+        reply = {"choices": [{"message": {"role": "assistant", "content": self.server.content},  # type: ignore[attr-defined]
+                              "finish_reason": "stop"}],
+                 "usage": {"prompt_tokens": 5, "completion_tokens": 3}}
+        if body.get("stream"):
+            events = [{"choices": [{"delta": {"content": self.server.content}, "finish_reason": None}]},  # type: ignore[attr-defined]
+                      {"choices": [{"delta": {}, "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 5, "completion_tokens": 3}}]
+            data = ("".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n").encode()
+            kind = "text/event-stream"
+        else:
+            data, kind = json.dumps(reply).encode(), "application/json"
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def openai_recorder():
+    """A loopback OpenAI-compatible server that keeps every request body (`.bodies`) and answers `.content`."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OpenAIRecorder)
+    srv.bodies = []  # type: ignore[attr-defined]
+    srv.content = "two pages"  # type: ignore[attr-defined]
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    srv.base_url = f"http://127.0.0.1:{srv.server_address[1]}/v1"  # type: ignore[attr-defined]
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    thread.join(timeout=5)

@@ -7,10 +7,8 @@ A loopback OpenAI-compatible server records each body that arrives, so what a fl
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
-import threading
 
 import pytest
 from click.testing import CliRunner
@@ -40,39 +38,10 @@ def run(tmp_path):
     return invoke
 
 
-class _Recorder(http.server.BaseHTTPRequestHandler):
-    """An OpenAI-compatible /v1/chat/completions that streams `server.content` and keeps every body."""
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.bodies.append(body)  # type: ignore[attr-defined]
-        events = [{"choices": [{"delta": {"content": self.server.content}, "finish_reason": None}]},  # type: ignore[attr-defined]
-                  {"choices": [{"delta": {}, "finish_reason": "stop"}],
-                   "usage": {"prompt_tokens": 5, "completion_tokens": 3}}]
-        payload = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
-        data = payload.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def server():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    srv.bodies = []  # type: ignore[attr-defined]
-    srv.content = "a red square"  # type: ignore[attr-defined]
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    srv.base_url = f"http://127.0.0.1:{srv.server_address[1]}/v1"  # type: ignore[attr-defined]
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(timeout=5)
+def server(openai_recorder):
+    openai_recorder.content = "a red square"
+    return openai_recorder
 
 
 def _openai(server) -> tuple[str, ...]:

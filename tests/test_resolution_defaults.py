@@ -8,10 +8,8 @@ records every request body. Nothing is sent anywhere but 127.0.0.1; the off-mach
 from __future__ import annotations
 
 import base64
-import http.server
 import io
 import json
-import threading
 from pathlib import Path
 
 import pytest
@@ -28,45 +26,9 @@ from oculo.testing import make_image
 from .conftest import oculo
 
 
-class _Recorder(http.server.BaseHTTPRequestHandler):
-    """/v1/chat/completions that answers `server.content` (not streamed) and keeps every request body."""
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.bodies.append(body)  # type: ignore[attr-defined]
-        reply = {"choices": [{"message": {"role": "assistant", "content": self.server.content},  # type: ignore[attr-defined]
-                              "finish_reason": "stop"}],
-                 "usage": {"prompt_tokens": 5, "completion_tokens": 3}}
-        if body.get("stream"):
-            events = [{"choices": [{"delta": {"content": self.server.content}, "finish_reason": None}]},  # type: ignore[attr-defined]
-                      {"choices": [{"delta": {}, "finish_reason": "stop"}],
-                       "usage": {"prompt_tokens": 5, "completion_tokens": 3}}]
-            data = ("".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n").encode()
-            kind = "text/event-stream"
-        else:
-            data, kind = json.dumps(reply).encode(), "application/json"
-        self.send_response(200)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def server():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    srv.bodies = []  # type: ignore[attr-defined]
-    srv.content = "two pages"  # type: ignore[attr-defined]
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    srv.base_url = f"http://127.0.0.1:{srv.server_address[1]}/v1"  # type: ignore[attr-defined]
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(timeout=5)
+def server(openai_recorder):
+    return openai_recorder
 
 
 def _sent_images(body: dict) -> list[Image.Image]:
