@@ -75,7 +75,7 @@ def _ollama(report: Report, host: str | None, timeout: float) -> None:
     except (httpx.HTTPError, ValueError) as e:
         # Without Ollama the in-process engine still works, so this is a problem only if the user pointed at one.
         report.checks.append(Check("ollama", "server", False if explicit else None,
-                                   f"not reachable at {base} ({type(e).__name__})",
+                                   f"not reachable at {base} ({_why(e)})",
                                    "install Ollama and run `ollama serve`, or set OLLAMA_HOST to where it runs"))
         return
     report.checks.append(Check("ollama", "server", True, f"Ollama {version} at {base}"))
@@ -100,7 +100,7 @@ def _openai(report: Report, base_url: str | None, timeout: float) -> None:
     except (httpx.HTTPError, ValueError) as e:
         # Not having one is normal; it is a problem only when the user pointed us at one.
         report.checks.append(Check("openai", "server", False if explicit else None,
-                                   f"no OpenAI-compatible server at {base} ({type(e).__name__})",
+                                   f"no OpenAI-compatible server at {base} ({_why(e)})",
                                    "start it (llama-server, vLLM, LM Studio) or fix OPENAI_BASE_URL"))
 
 
@@ -242,3 +242,14 @@ def diagnose(*, ollama_host: str | None = None, base_url: str | None = None, tim
     _ask(report, ollama_host)
     _extras(report)
     return report
+
+
+def _why(e: Exception) -> str:
+    """A failed probe in words a user knows, not an exception's class name."""
+    if isinstance(e, httpx.ConnectError):
+        return "nothing answers there"
+    if isinstance(e, httpx.TimeoutException):
+        return "no answer in time"
+    if isinstance(e, ValueError):
+        return "it answered, but not as that server would"
+    return str(e).splitlines()[0] if str(e).strip() else "it did not answer as expected"
