@@ -152,7 +152,7 @@ def _serve_in_process(model: Path):
     from oculo.server import create_app
 
     engine = TransformersEngine(str(model))
-    engine.capabilities()  # load now, as `oculo serve` does
+    engine.warm()  # load now, as `oculo serve` does
     server = uvicorn.Server(uvicorn.Config(create_app(engine), host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -15,6 +15,8 @@ from oculo.engines import Options, Request
 from oculo.engines.local import TransformersEngine
 from oculo.testing import make_image
 
+from .conftest import free_port
+
 
 @pytest.fixture
 def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -112,3 +114,26 @@ def test_classic_ocr_answers_through_the_seam(name):
     (reply,) = eng.generate([Request.simple("", [ImagePart(image, "t.png")])])
     assert reply.text == eng.read(image).text and "42" in reply.text
     assert (reply.engine, reply.model) == (name, name) and not eng.capabilities().schema
+
+
+def test_serve_loads_the_model_at_start_so_a_broken_one_fails_before_any_client(tmp_path):
+    # Capabilities no longer load weights, so `oculo serve` warms the engine itself: a folder whose weights are
+    # missing is refused in one line at start instead of on the first request.
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "qwen2_vl"}')
+    r = CliRunner().invoke(cli, ["serve", "--engine", "transformers", "-m", str(broken), "--port", str(free_port())],
+                           env={"OCULO_NO_DOWNLOAD": "1"})
+    assert r.exit_code == 1, r.output
+    errors = [line for line in r.output.splitlines() if line.startswith("oculo: error:")]
+    assert len(errors) == 1 and "Traceback" not in r.output
+
+
+def test_warm_loads_the_weights_once(tiny_qwen, loads):
+    from oculo.engines.local import TransformersEngine
+
+    engine = TransformersEngine(str(tiny_qwen))
+    assert not engine.loaded
+    engine.warm()
+    engine.warm()
+    assert engine.loaded and loads == [str(tiny_qwen)]

@@ -68,7 +68,7 @@ def serve(model: str | None, engine: str | None, system: str | None, bind: str, 
     if defaults.max_tokens is not None and defaults.max_tokens > max_output_tokens:
         raise click.BadParameter(f"is over --max-output-tokens ({max_output_tokens})", param_hint="--max-tokens")
     eng = open_engine(engine, model, settings)
-    eng.capabilities()  # load now, so the first client does not wait for the model and errors show here
+    eng.warm()  # load now, so the first client does not wait for the model and errors show here
     try:
         run(eng, host=bind, port=port, served_name=name, max_queue=max_queue, config=config,
             max_connections=max_connections, idle_timeout_s=idle_timeout,

@@ -227,6 +227,10 @@ class Engine(ABC):
         if request.schema is not None and not caps.schema:
             raise Unsupported(f"engine {self.name} cannot constrain output to a JSON schema")
 
+    def warm(self) -> None:  # noqa: B027 - an optional hook: engines with nothing to load need not override it
+        """Load now what the first request would load (an in-process model's weights): a server calls this at
+        start, so its first client does not wait and a broken model fails before anyone connects."""
+
     def close(self) -> None:  # noqa: B027 - an optional hook: engines holding nothing need not override it
         """Release connections or memory; engines are also context managers."""
 

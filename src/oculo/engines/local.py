@@ -170,6 +170,9 @@ class TransformersEngine(Engine):
         """Whether the weights are in memory: they load on the first generate, never to answer `capabilities()`."""
         return self._loaded is not None
 
+    def warm(self) -> None:
+        self._load()
+
     def _load(self) -> _Loaded:
         with self._load_lock:
             if self._loaded is None:
