@@ -11,14 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
@@ -27,29 +24,14 @@ from oculo.engines import Options, Request  # noqa: E402
 from oculo.engines.ollama import OllamaEngine  # noqa: E402
 from oculo.media.images import encode  # noqa: E402
 from oculo.media.sources import expand  # noqa: E402
-from oculo.testing import make_image, tiny_model  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from oculo.testing import make_image, start_serve, tiny_model  # noqa: E402
 
 
 def serve(model_dir: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "oculo", "serve", "--engine", "transformers", "-m", str(model_dir),
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
-    base = f"127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://{base}/api/version", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("oculo serve did not start")
+    """`oculo serve` on a free port; its address as an Ollama host (host:port)."""
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    proc, base = start_serve(model_dir, env={**os.environ, "PYTHONPATH": src})
+    return proc, base.removeprefix("http://")
 
 
 def run(engine: OllamaEngine, sources: list, store: str, concurrency: int, max_tokens: int) -> tuple[float, float]:

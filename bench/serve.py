@@ -13,7 +13,6 @@ import base64
 import io
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,13 +25,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from oculo.testing import make_image, tiny_model
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from oculo.testing import make_image, start_serve, tiny_model
 
 
 def rss_mb(pid: int) -> float:
@@ -44,20 +37,8 @@ def rss_mb(pid: int) -> float:
 
 
 def serve(model_dir: Path, max_tokens: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "oculo", "serve", "--engine", "transformers", "-m", str(model_dir),
-                             "--port", str(port), "--name", "tiny", "--max-tokens", str(max_tokens)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(f"{base}/api/version", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("oculo serve did not start")
+    return start_serve(model_dir, "--name", "tiny", "--max-tokens", str(max_tokens),
+                       env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
 
 
 def png_b64(seed: int) -> str:

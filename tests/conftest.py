@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -13,11 +12,10 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from click.testing import CliRunner
 
-from oculo.testing import make_image, tiny_model
+from oculo.testing import make_image, start_serve, tiny_model
 
 # A schema a random-weight model can always finish: bounded strings and numbers, no free-form arrays.
 BOUNDED_SCHEMA = {
@@ -54,10 +52,6 @@ def images(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # No test may reach the real hub: a model id missing from the cache fails in one line instead of downloading.
@@ -110,23 +104,7 @@ def oculo(*args: str, env: dict[str, str] | None = None, stdin: bytes | None = N
 
 def _serve(model: Path):
     """`oculo serve` in its own process in front of the in-process engine; yields its base URL."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "oculo", "serve", "--engine", "transformers", "-m", str(model),
-           "--port", str(port)]  # served under the folder's name
-    proc = subprocess.Popen(cmd, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"oculo serve exited early:\n{proc.stdout.read()}")
-        try:
-            if httpx.get(base + "/api/version", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        raise RuntimeError("oculo serve did not come up within 120 s")
+    proc, base = start_serve(model, env=cli_env())  # served under the folder's name
     yield base
     proc.terminate()
     try:

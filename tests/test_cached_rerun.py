@@ -13,9 +13,7 @@ from oculo.batch.jobs import JobSpec
 from oculo.cli import cli
 from oculo.engines import Options, Request
 from oculo.engines.local import TransformersEngine
-from oculo.testing import make_image
-
-from .conftest import free_port
+from oculo.testing import free_port, make_image
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import ipaddress
 import json
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,8 +24,9 @@ from typing_extensions import Self
 from oculo.server import ServeConfig, create_app
 from oculo.server.protocol import protocol_with_header_timeout
 from oculo.server.urls import address_ok
+from oculo.testing import start_serve
 
-from .conftest import cli_env, free_port
+from .conftest import cli_env
 
 SERVED = "tiny"
 
@@ -429,21 +429,10 @@ def test_stream_disconnects_free_their_slots(srv):
 
 # --- the command: defaults from flags, the key from the environment, a port in use -------------------------------
 def test_serve_flags_are_request_defaults_and_the_key_is_enforced(tiny_qwen):
-    port = free_port()
-    cmd = [sys.executable, "-m", "oculo", "serve", "--engine", "transformers", "-m", str(tiny_qwen),
-           "--port", str(port), "--max-tokens", "16", "--name", SERVED]
-    proc = subprocess.Popen(cmd, env=cli_env(OCULO_API_KEY="k1"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    base, key = f"http://127.0.0.1:{port}", {"Authorization": "Bearer k1"}
+    proc, base = start_serve(tiny_qwen, "--max-tokens", "16", "--name", SERVED, env=cli_env(OCULO_API_KEY="k1"),
+                             pipe=True)
+    cmd, port, key = proc.args, base.rsplit(":", 1)[1], {"Authorization": "Bearer k1"}
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None and time.monotonic() < deadline, "oculo serve did not come up"
-            try:
-                if httpx.get(base + "/", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         assert httpx.post(base + "/api/generate", json={"model": SERVED, "prompt": "hi"}).status_code == 401
         r = httpx.post(base + "/api/generate", headers=key, timeout=120,
                        json={"model": SERVED, "prompt": "tell me everything", "stream": False})

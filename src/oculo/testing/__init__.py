@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .fake import FakeEngine, schema_instance
 from .images import make_image
+from .serving import free_port, start_serve
 from .tiny import ARCHES, tiny_model
 
-__all__ = ["ARCHES", "FakeEngine", "make_image", "schema_instance", "tiny_model"]
+__all__ = ["ARCHES", "FakeEngine", "free_port", "make_image", "schema_instance", "start_serve", "tiny_model"]
