@@ -27,10 +27,10 @@ from oculo.media.sources import expand  # noqa: E402
 from oculo.testing import make_image, start_serve, tiny_model  # noqa: E402
 
 
-def serve(model_dir: Path) -> tuple[subprocess.Popen, str]:
+def serve(model_dir: Path, dtype: str) -> tuple[subprocess.Popen, str]:
     """`oculo serve` on a free port; its address as an Ollama host (host:port)."""
     src = str(Path(__file__).resolve().parents[1] / "src")
-    proc, base = start_serve(model_dir, env={**os.environ, "PYTHONPATH": src})
+    proc, base = start_serve(model_dir, "--dtype", dtype, env={**os.environ, "PYTHONPATH": src})
     return proc, base.removeprefix("http://")
 
 
@@ -55,13 +55,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=48)
     ap.add_argument("--max-tokens", type=int, default=16)
+    ap.add_argument("--dtype", default="auto", help="the server's --dtype: auto is int8 on a CPU, which answers "
+                    "requests one at a time; float32 batches what arrives together")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="oculo-bench-batch-"))
     model = tiny_model("qwen2_vl", work / "tiny")
     for i in range(args.n):
         make_image(96 + (i % 5) * 8, 72, seed=i).save(work / f"img{i:04d}.png")
     sources = expand([str(work)])
-    proc, host = serve(model)
+    proc, host = serve(model, args.dtype)
     rows = {}
     try:
         for c in (1, 2, 4, 8):
@@ -87,7 +89,7 @@ def main() -> None:
     print(f"runner per item: store+hash {store_ms:.2f} ms, decode+encode {prep * 1000:.2f} ms; "
           f"engine {engine_ms:.1f} ms per item")
     best = max(rows, key=lambda c: rows[c]["items_per_s"])
-    print(json.dumps({"bench": "batch", "n": args.n, "max_tokens": args.max_tokens,
+    print(json.dumps({"bench": "batch", "n": args.n, "max_tokens": args.max_tokens, "dtype": args.dtype,
                       "by_concurrency": rows, "best_concurrency": best,
                       "speedup_best_vs_1": round(rows[best]["items_per_s"] / rows[1]["items_per_s"], 2),
                       "runner_store_ms_per_item": round(store_ms, 3), "runner_prep_ms_per_item": round(prep * 1000, 3),
