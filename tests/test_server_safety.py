@@ -451,3 +451,23 @@ def test_serve_flags_are_request_defaults_and_the_key_is_enforced(tiny_qwen):
     # uvicorn finishes in-flight work, then ends by the signal it caught (so the exit status reads -15).
     assert "Finished server process" in out and proc.returncode in (0, -15), out
 
+
+
+def test_the_aspect_check_takes_what_decoding_pads_to_and_refuses_past_it():
+    # Decoding pads a sliver to exactly the engine's max_aspect (200:1), which Qwen's processor accepts; the
+    # server's own check must pass that image and refuse only one past it (it once refused 200:1 itself).
+    from types import SimpleNamespace
+
+    from oculo.engines import ImagePart, Request
+    from oculo.errors import InputError
+    from oculo.server.checks import check_request
+    from oculo.testing import FakeEngine
+
+    engine = FakeEngine()
+    rt = SimpleNamespace(config=ServeConfig(), engine=engine, caps=engine.capabilities(),
+                         limit_images=lambda n: None, context_length=lambda: None)
+    at_bound = Image.new("RGB", (5600, 28), "white")
+    check_request(rt, Request.simple("x", [ImagePart(at_bound, "bound.png")]))
+    past = Image.new("RGB", (5601, 28), "white")
+    with pytest.raises(InputError, match="more elongated than 200:1"):
+        check_request(rt, Request.simple("x", [ImagePart(past, "past.png")]))

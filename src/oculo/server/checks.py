@@ -19,18 +19,19 @@ __all__ = ["check_request", "check_schema"]
 # A token covers at most a few characters of real text; past this many characters per token of context the
 # prompt cannot fit, and it is refused without tokenizing a megabyte.
 _CHARS_PER_TOKEN_CEILING = 8
-_MAX_ASPECT = 200
 
 
 def check_request(rt: Any, request: Request) -> None:
     cfg = rt.config
     rt.engine.check(request)  # no vision, too many images, no schema support: Unsupported, a 400
     rt.limit_images(len(request.images))
+    limit = rt.caps.max_aspect  # the bound decoding pads to: what passes it here, the processor takes
     for part in request.images:
         w, h = part.image.size
-        if max(w, h) >= _MAX_ASPECT * min(w, h):
-            # Vision processors (Qwen's among them) refuse these inside the batch; refuse here, for this request alone.
-            raise InputError(f"{part.name}: image is {w}x{h} after resizing, more elongated than {_MAX_ASPECT}:1; "
+        if max(w, h) > limit * min(w, h):
+            # Decoding pads slivers to this bound, so only an image that skipped decoding can get here; a processor
+            # would refuse it inside the batch, so it is refused here, for this request alone.
+            raise InputError(f"{part.name}: image is {w}x{h} after resizing, more elongated than {limit:g}:1; "
                              "crop it or pad it first")
     o = request.options
     if o.max_tokens is not None and o.max_tokens > cfg.max_output_tokens:
