@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from oculo.cli import cli
+from oculo.testing import make_image
 
 _OWN_ENV = ("OCULO_", "OLLAMA_", "OPENAI_")
 
@@ -279,3 +280,12 @@ def test_library_keywords_override_options():
     merged = _options(Options(max_tokens=100, seed=1, extra={"top_p": 0.9}), 5, None, None, "END")
     assert merged == Options(max_tokens=5, seed=1, stop=["END"], extra={"top_p": 0.9})
     assert _options(None, None, None, None, None) is None
+
+
+def test_a_flag_the_named_engine_ignores_is_refused_before_any_server_is_asked(run, tmp_path):
+    # --engine ollama with --device: a usage error at once, not a wait on (or an error from) an absent Ollama.
+    image = tmp_path / "a.png"
+    make_image(32, 32, seed=1).save(image)
+    r = run("describe", image, "--engine", "ollama", "--device", "cpu")
+    assert r.exit_code == 2 and "--device is for the in-process engine" in r.stderr
+    assert "Ollama" not in r.stderr

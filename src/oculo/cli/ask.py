@@ -8,16 +8,16 @@ from typing import Any
 import click
 
 from .. import api
-from ..engines import Engine, Reply, open_engine
+from ..engines import Engine, Reply
 from .common import (
     batch_options,
     build_settings,
-    check_engine_flags,
     drop_job_options,
     engine_options,
     gather_inputs,
     input_options,
     job_spec,
+    open_checked_engine,
     prompt_file_option,
     refuse,
     task_prompt,
@@ -97,16 +97,14 @@ def ask(prompt: str, images: tuple[str, ...], model: str | None, engine: str | N
         from ..media.sources import DOCUMENT_EXTENSIONS, expand
 
         sources = expand(inputs, extensions=DOCUMENT_EXTENSIONS, **filters)
-        eng = open_engine(engine, model, settings)
-        check_engine_flags(eng.name)
+        eng = open_checked_engine(engine, model, settings)
         output = Output.from_kw(kw, as_json=as_json, out=out, inputs=len(sources))
         spec = job_spec("ask", eng, {"prompt": prompt, "system": system, "schema": schema}, options, settings, kw,
                         output.progress)
         _run_each(spec, sources, lambda p: api.build_request(prompt, [p], system, options, schema), output)
         return
     drop_job_options(kw, "runs a job over many images; add --each to ask about each image")
-    eng = open_engine(engine, model, settings)
-    check_engine_flags(eng.name)
+    eng = open_checked_engine(engine, model, settings)
     parts = api.load_images(inputs, eng, pages=pages, **filters)
     _check_pages(parts, eng, pages)
     request = api.build_request(prompt, parts, system, options, schema)
@@ -151,8 +149,7 @@ def describe(images: tuple[str, ...], model: str | None, engine: str | None, sys
     if stream and not (one and not out and not as_json):
         raise click.UsageError("--stream prints one image's description as it comes; it cannot go with several "
                                "images, a PDF, --json or --out")
-    eng = open_engine(engine, model, settings)
-    check_engine_flags(eng.name)
+    eng = open_checked_engine(engine, model, settings)
     output = Output.from_kw(kw, as_json=as_json, out=out, inputs=len(sources))
     if one and not out and _streaming(stream, as_json):
         drop_job_options(kw, "runs a job over many images; one streamed description runs here "

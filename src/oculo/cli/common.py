@@ -152,6 +152,18 @@ def check_engine_flags(engine_name: str) -> None:
         refuse("base_url", "api_key", why=f"is for --engine openai; the {engine_name} engine does not read it")
 
 
+def open_checked_engine(engine: str | None, model: str | None, settings: EngineSettings) -> Any:
+    """The engine for this command, with the flags it would ignore refused: before opening it when it was named
+    (so a usage error never waits on a server), and once `auto` has chosen one."""
+    from ..engines import open_engine
+
+    if engine not in (None, "auto"):
+        check_engine_flags(engine)
+    eng = open_engine(engine, model, settings)
+    check_engine_flags(eng.name)
+    return eng
+
+
 def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """--include/--exclude for folders and globs, and --from-list for inputs kept in a file."""
     f = click.option("--from-list", "from_list", type=click.Path(dir_okay=False),

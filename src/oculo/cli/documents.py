@@ -21,6 +21,7 @@ from .common import (
     gather_inputs,
     input_options,
     job_spec,
+    open_checked_engine,
     prompt_file_option,
     task_prompt,
 )
@@ -155,8 +156,7 @@ def extract(files: tuple[str, ...], model: str | None, engine: str | None, syste
     settings, options = build_settings(kw)
     # Every extraction record is JSON: --json is not needed, and its text rendering is the same line.
     output = Output.from_kw(kw, as_json=True, out=out, inputs=len(paths), strict=strict)
-    eng = open_engine(engine, model, settings)
-    check_engine_flags(eng.name)
+    eng = open_checked_engine(engine, model, settings)
     what = {"schema": json_schema, "anchor": anchor, "pages": pages, "dpi": dpi,
             "pages_per_request": pages_per_request, "attempts": attempts, "prompt": template,
             **({"system": system} if system else {})}

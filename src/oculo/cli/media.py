@@ -6,16 +6,15 @@ from typing import Any
 
 import click
 
-from ..engines import open_engine
 from .common import (
     batch_options,
     build_settings,
-    check_engine_flags,
     companion_engine,
     engine_options,
     gather_inputs,
     input_options,
     job_spec,
+    open_checked_engine,
     prompt_file_option,
     task_prompt,
 )
@@ -55,8 +54,7 @@ def _run_task(name: str, images: tuple[str, ...], model: str | None, engine: str
     settings, options = build_settings(kw)
     sources = expand(inputs, extensions=DOCUMENT_EXTENSIONS, **filters)  # missing files fail before a model loads
     output = Output.from_kw(kw, as_json=as_json, out=out, inputs=len(sources), strict=strict, render=task.render)
-    eng = open_engine(engine, model, settings)
-    check_engine_flags(eng.name)
+    eng = open_checked_engine(engine, model, settings)
     spec = job_spec(name, eng, {"prompt": template, "schema": task.json_schema(), "system": system, "ocr": ocr},
                     options, settings, kw, output.progress)
     with output:
@@ -137,8 +135,7 @@ def compare(images: tuple[str, ...], model: str | None, engine: str | None, syst
     custom = read_prompt_file(prompt_file) if prompt_file else None
     json_schema = resolve_schema(schema)[0] if schema else None
     settings, options = build_settings(kw)
-    eng = open_engine(engine, model, settings)
-    check_engine_flags(eng.name)
+    eng = open_checked_engine(engine, model, settings)
     parts = api.load_images(inputs, eng, **filters)
     text_engine = companion_engine(engine, text_model, settings) if text_model else None
     record = compare_images(eng, parts, schema=json_schema, prompt=custom, system=system, options=options,

@@ -8,15 +8,14 @@ from typing import Any
 
 import click
 
-from ..engines import open_engine
 from ..errors import InputError
 from .common import (
     build_settings,
-    check_engine_flags,
     companion_engine,
     engine_options,
     gather_inputs,
     input_options,
+    open_checked_engine,
     prompt_file_option,
     refuse,
     task_prompt,
@@ -91,8 +90,7 @@ def video(files: tuple[str, ...], model: str | None, engine: str | None, system:
     if out is not None and len(paths) > 1 and not out.is_dir():
         raise InputError(f"{out}: several videos need --out to be an existing folder")
     output = Output(quiet=quiet, progress=progress_mode, inputs=len(paths))
-    eng = open_engine(engine, model, settings)
-    check_engine_flags(eng.name)
+    eng = open_checked_engine(engine, model, settings)
     summary_eng = companion_engine(engine, summary_model, settings) if summary_model and not no_summary else None
     # A frame's description depends on the frame and what is asked, not on how frames were chosen: a rerun
     # with another --max-gap reuses every frame at the same time.
