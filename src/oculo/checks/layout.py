@@ -23,7 +23,8 @@ from typing import Any
 from .grounding import date_matches, number_matches
 from .numbers import Finding, to_decimal
 
-__all__ = ["Layout", "Occurrence", "check_labels", "layout_from_ocr", "layout_from_pdf", "layout_from_text"]
+__all__ = ["Layout", "Occurrence", "check_labels", "check_line_rows", "layout_from_ocr", "layout_from_pdf",
+           "layout_from_text"]
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1, y downwards
 
@@ -31,6 +32,11 @@ Box = tuple[float, float, float, float]  # x0, y0, x1, y1, y downwards
 # "Total HT" is a subtotal and "Total incl. VAT" a total, never a tax. Forms seen on the shared invoices
 # (English, Dutch, German, French, Polish) and their usual neighbours (Spanish, Italian).
 _LABELS: list[tuple[str, str]] = [
+    # A unit-price column header ("P.U. HT", "Prijs per stuk") names no total: masked first, so its "HT" is not
+    # read as a subtotal label.
+    ("unit_price", r"p\.\s?u\.(?:\s*h\.?t\b\.?)?|prix\s+unit\w*|unit\s*price|price\s+per\s+(?:unit|item)|"
+                   r"prijs\s+per\s+stuk|stuk\s*prijs|einzelpreis|preis\s+pro\s+st\w*|cena\s+jedn\w*|"
+                   r"precio\s+unit\w*|prezzo\s+unit\w*"),
     ("other_date", r"order\s*date|orderdatum|bestel\s*datum|bestelldatum|date\s+de\s+commande|delivery\s+date|"
                    r"leverdatum|lieferdatum|pr[ée]l[èe]vement|p[ée]riode?|period|service\s+date"),
     ("due", r"due\s+date|date\s+due|payment\s+due|due\s+(?:by|on)|pay(?:able)?\s+by|verval\s*datum|"
@@ -41,7 +47,7 @@ _LABELS: list[tuple[str, str]] = [
               r"fecha(?:\s+de)?\s+(?:factura|emisi[oó]n)|data\s+(?:della\s+)?fattura|billing\s+date|"
               r"factur[ea]\s+n\S*\s*\S+\s+du\b|\bdated?\b|\bdatum\b|\bdata\b|\bfecha\b"),
     ("subtotal", r"sub[\s-]?total|sous[\s-]?total|zwischensumme|subtotaal|total\s+h\.?t\b\.?|"
-                 r"montant\s+(?:eur\s+)?h\.?t\b\.?|\bh\.?t\.?(?=\s*:)|nettobetrag|summe\s+netto|"
+                 r"montant\s+(?:eur\s+)?h\.?t\b\.?|\bh\.?t\b\.?|nettobetrag|summe\s+netto|"
                  r"net(?:to)?\s+(?:amount|bedrag|betrag|total)|total\s+net|totaal\s+excl\S*(?:\s+btw)?|"
                  r"total\s+excl\S*(?:\s+(?:vat|tax|btw))?|excl\S*\s+(?:btw|vat|tax|mwst)|grondslag|"
                  r"(?:amount\s+)?untaxed(?:\s+amount)?|warto[sś][cć]\s+netto|taxable\s+(?:value|amount)|"
@@ -111,6 +117,27 @@ class Layout:
         convention = date_matches(self.text, convention=None)[1]
         for line in self.lines:
             _annotate(line, convention)
+        self._beside: dict[str, set[Decimal]] | None = None
+        self._amounts: dict[str, set[Decimal]] | None = None
+
+    def beside(self, cls: str, *, amounts: bool = False) -> set[Decimal]:
+        """Every number the document prints beside a label of class `cls` (the document's own reading of its
+        labels); with `amounts`, only those written as money (a two-digit decimal part, not a percentage)."""
+        if self._beside is None:
+            self._beside, self._amounts = {}, {}
+            for i, line in enumerate(self.lines):
+                for s, e in dict.fromkeys((s, e) for s, e, _ in line.numbers):
+                    if not _standalone(line.text, s, e):
+                        continue
+                    label = self._label(i, s, e, "number")[0]
+                    if label is None:
+                        continue
+                    spans = {d for a, b, d in line.numbers if (a, b) == (s, e)}
+                    self._beside.setdefault(label, set()).update(spans)
+                    if _MONEY.fullmatch(line.text[s:e]):
+                        self._amounts.setdefault(label, set()).update(spans)
+        assert self._amounts is not None
+        return (self._amounts if amounts else self._beside).get(cls, set())
 
     def find(self, kind: str, value: Any) -> list[Occurrence]:
         out = []
@@ -128,7 +155,9 @@ class Layout:
     def _label(self, i: int, start: int, end: int, kind: str) -> tuple[str | None, str | None]:
         line = self.lines[i]
         values = [(s, e) for s, e, _ in (line.numbers if kind == "number" else line.dates)]
-        values = [v for v in dict.fromkeys(values) if not (v[0] < end and v[1] > start)]
+        # A rate or an identifier between a label and its amount ("VAT 20% : 9.34") is no rival value.
+        values = [v for v in dict.fromkeys(values) if not (v[0] < end and v[1] > start)
+                  and (kind != "number" or _standalone(line.text, *v))]
         left = [lb for lb in line.labels if lb[1] <= start]
         adjacent = row = None
         if left:
@@ -158,7 +187,21 @@ class Layout:
                         return lb
             if not all(re.fullmatch(r"[\W\d]*", t.text) or _is_value(up, s, t) for s, t in over):
                 return None
+            # A labelled total row stacked in the column ("Total HT : 46,68" over "TVA 20% : 9,34"): the table
+            # header above it names the table's column, not the rows of the summary below.
+            if any(lb[1] <= s for lb in up.labels for s, t in over if _is_value(up, s, t)):
+                return None
         return None
+
+
+_MONEY = re.compile(r"\d{1,3}(?:[ .,'’\u00a0\u202f]\d{3})*[.,]\d{2}|\d+[.,]\d{2}")
+
+
+def _standalone(text: str, start: int, end: int) -> bool:
+    """A number of its own: not part of an identifier (NL810433941B01) and not a percentage (20%)."""
+    if (start and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum()):
+        return False
+    return not text[end:].lstrip().startswith("%")
 
 
 def _is_value(line: _Line, s: int, t: _Token) -> bool:
@@ -286,6 +329,9 @@ def check_labels(values: Iterable[tuple[str, str, Any]], layout: Layout
     # beside "Subtotal" or "HT" is still doubted, since an invoice without tax rarely omits its total.
     by_label = {FIELD_LABEL[p]: to_decimal(v) if k == "number" else v for p, k, v in values
                 if p in FIELD_LABEL and v not in (None, "")}
+    # That excuse fails where the document itself shows a tax amount and prints its own label for the field
+    # beside another value: "Total HT 46,68 / TVA 9,34 / Total TTC 56,02" has a subtotal, and it is not 56,02.
+    taxed = any(d > 0 for d in layout.beside("tax", amounts=True))
     for path, kind, value in values:
         if value is None or value == "" or kind not in ("number", "date"):
             continue
@@ -299,6 +345,8 @@ def check_labels(values: Iterable[tuple[str, str, Any]], layout: Layout
         labels = {o.label for o in occ} - {None, "other_date"}
         same = ({r for r in _RIVALS[want] if r in by_label and by_label[r] == by_label[want]}
                 if want != "total" and kind == "number" and not by_label.get("tax") else set())
+        if same and taxed and layout.beside(want) - {abs(to_decimal(value))}:
+            same = set()
         wrong = labels & _RIVALS[want] - same
         if want not in labels and wrong:
             o = next(o for o in occ if o.label in wrong)
@@ -308,3 +356,52 @@ def check_labels(values: Iterable[tuple[str, str, Any]], layout: Layout
                                             f"not beside a {_NAMES[want]} label; the {rival} taken for the "
                                             f"{_NAMES[want]}?"))
     return out, n, where
+
+
+_WORD = re.compile(r"[^\W_]{2,}")
+_OWNS = 0.5  # share of a description's words a row must hold to be that line's row
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(text)}
+
+
+def check_line_rows(items: Sequence[tuple[str, str | None, Any]], layout: Layout) -> tuple[list[Finding], int]:
+    """(path, description, amount) per line item in; line amounts printed only on another line's row out.
+
+    A line's amount is printed on its own row. When every row that shows the amount is another line's row
+    (it holds more of that line's description than of this one's) while this line's description is found on
+    a row of its own, the amount was most likely read from the neighbouring line. Two lines with the same
+    amount are never doubted: the amount is then on this line's row too.
+    """
+    descs = [_words(d or "") for _, d, _ in items]
+    rows = [_words(line.text) for line in layout.lines]
+
+    def score(k: int, r: int) -> float:
+        return len(descs[k] & rows[r]) / len(descs[k]) if descs[k] else 0.0
+
+    out: list[Finding] = []
+    n = 0
+    for k, (path, _, amount) in enumerate(items):
+        if amount is None or not descs[k] or float(amount).is_integer() and abs(amount) < 10:
+            continue
+        want = abs(to_decimal(amount))
+        at = [r for r, line in enumerate(layout.lines) if any(d == want for _, _, d in line.numbers)]
+        own = [r for r in range(len(rows)) if score(k, r) >= _OWNS]
+        if not at or not own:
+            continue
+        n += 1
+        owners = []
+        for r in at:
+            mine = score(k, r)
+            rival = max(((score(j, r), j) for j in range(len(items)) if j != k and descs[j]), default=(0.0, -1))
+            if rival[0] < _OWNS or rival[0] <= mine:
+                break  # a row of this line's, or of no line's: the amount may well be this line's own
+            owners.append(rival[1])
+        else:
+            j = owners[0]
+            other = (items[j][1] or "").strip()
+            out.append((path, "field_swap",
+                        f"{format(want, 'f')} is printed only on the row of line {j + 1} ({other[:40]!r}), not on "
+                        f"this line's row; the amount of another line?"))
+    return out, n

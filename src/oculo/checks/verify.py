@@ -21,7 +21,7 @@ from typing import Any
 from ..schemas import BUILTIN
 from ..schemas.truth import INVOICE2DATA, map_truth
 from .grounding import check_grounding, index_document
-from .layout import Layout, check_labels, layout_from_text
+from .layout import Layout, check_labels, check_line_rows, layout_from_text
 from .numbers import Finding, check_arithmetic, parse_number
 from .plausibility import check_plausibility
 
@@ -250,9 +250,15 @@ def verify(data: Any, text: str | None, *, schema: str = "invoice", today: date 
         found, checks["grounding"] = check_grounding(values, index_document(text))
         findings += found
         doubted = {f[0] for f in found}
-        swaps, checks["labels"], found_at = check_labels(
-            [v for v in values if v[0] not in doubted], layout or layout_from_text(text))
+        layout = layout or layout_from_text(text)
+        swaps, checks["labels"], found_at = check_labels([v for v in values if v[0] not in doubted], layout)
         findings += swaps
+        lines_key = layout_rules["lines"]
+        items = [(f"{lines_key}[{i}].amount", it.get("description"), it.get("amount"))
+                 for i, it in enumerate(rec.get(lines_key) or [])]
+        swaps, n = check_line_rows([it for it in items if it[0] not in doubted], layout)
+        findings += swaps
+        checks["labels"] += n
     elif text is not None:
         checks["grounding"] = 0
         if any(v not in (None, "") for _, _, v in values):
