@@ -360,6 +360,7 @@ def check_labels(values: Iterable[tuple[str, str, Any]], layout: Layout
 
 _WORD = re.compile(r"[^\W_]{2,}")
 _OWNS = 0.5  # share of a description's words a row must hold to be that line's row
+_SUMMARY = {"total", "subtotal", "tax"}
 
 
 def _words(text: str) -> set[str]:
@@ -386,22 +387,31 @@ def check_line_rows(items: Sequence[tuple[str, str | None, Any]], layout: Layout
         if amount is None or not descs[k] or float(amount).is_integer() and abs(amount) < 10:
             continue
         want = abs(to_decimal(amount))
-        at = [r for r, line in enumerate(layout.lines) if any(d == want for _, _, d in line.numbers)]
+        at = [(r, s) for r, line in enumerate(layout.lines) for s, _, d in line.numbers if d == want]
         own = [r for r in range(len(rows)) if score(k, r) >= _OWNS]
         if not at or not own:
             continue
         n += 1
-        owners = []
-        for r in at:
+        owners, sums = [], []
+        for r, s in at:
             mine = score(k, r)
             rival = max(((score(j, r), j) for j in range(len(items)) if j != k and descs[j]), default=(0.0, -1))
-            if rival[0] < _OWNS or rival[0] <= mine:
+            summary = [lb for lb in layout.lines[r].labels if lb[1] <= s and lb[2] in _SUMMARY]
+            if mine < _OWNS and rival[0] >= _OWNS and rival[0] > mine:
+                owners.append(rival[1])
+            elif mine < _OWNS and summary and rival[0] < _OWNS:
+                sums.append(summary[-1][3])  # a row of the invoice's totals: "Subtotal 593.36"
+            else:
                 break  # a row of this line's, or of no line's: the amount may well be this line's own
-            owners.append(rival[1])
         else:
-            j = owners[0]
-            other = (items[j][1] or "").strip()
-            out.append((path, "field_swap",
-                        f"{format(want, 'f')} is printed only on the row of line {j + 1} ({other[:40]!r}), not on "
-                        f"this line's row; the amount of another line?"))
+            shown = format(want, "f")
+            if owners:
+                j = owners[0]
+                other = (items[j][1] or "").strip()
+                where = f"on the row of line {j + 1} ({other[:40]!r})" + (" and beside totals" if sums else "")
+                out.append((path, "field_swap", f"{shown} is printed only {where}, not on this line's row; "
+                                                f"the amount of another line?"))
+            else:
+                out.append((path, "field_swap", f"{shown} is printed only beside {sums[0]!r}, not on this line's "
+                                                f"row; a total taken for the line amount?"))
     return out, n
