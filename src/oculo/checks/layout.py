@@ -38,19 +38,19 @@ _LABELS: list[tuple[str, str]] = [
                    r"prijs\s+per\s+stuk|stuk\s*prijs|einzelpreis|preis\s+pro\s+st\w*|cena\s+jedn\w*|"
                    r"precio\s+unit\w*|prezzo\s+unit\w*"),
     ("other_date", r"order\s*date|orderdatum|bestel\s*datum|bestelldatum|date\s+de\s+commande|delivery\s+date|"
-                   r"leverdatum|lieferdatum|pr[ée]l[èe]vement|p[ée]riode?|period|service\s+date"),
+                   r"leverdatum|lieferdatum|leistungs\w*datum|pr[ée]l[èe]vement|p[ée]riode?|period|service\s+date"),
     ("due", r"due\s+date|date\s+due|payment\s+due|due\s+(?:by|on)|pay(?:able)?\s+by|verval\s*datum|"
             r"uiterste\s+betaaldatum|f[äa]llig\w*|zahlbar\s+bis|zahlungsziel|date\s+limite(?:\s+de\s+paiement)?|"
             r"[ée]ch[ée]ance|termin\s+p[łl]atno[śs]ci|fecha\s+de\s+vencimiento|scadenza|\bdue\b"),
-    ("issue", r"invoice\s+date|date\s+of\s+issue|issue\s+date|date\s+d[e']\s*(?:la\s+)?facture|"
+    ("issue", r"inv(?:oice)?\.?\s*date|date\s+of\s+issue|issue\s+date|date\s+d[e']\s*(?:la\s+)?facture|"
               r"date\s+de\s+facturation|factuur\s*datum|rechnungsdatum|datum\s+faktury|data\s+wystawienia|"
               r"fecha(?:\s+de)?\s+(?:factura|emisi[oó]n)|data\s+(?:della\s+)?fattura|billing\s+date|"
               r"factur[ea]\s+n\S*\s*\S+\s+du\b|\bdated?\b|\bdatum\b|\bdata\b|\bfecha\b"),
-    ("subtotal", r"sub[\s-]?total|sous[\s-]?total|zwischensumme|subtotaal|total\s+h\.?t\b\.?|"
+    ("subtotal", r"sub[\s-]?tot(?:al|aal)?\b\.?|sous[\s-]?total|zwischensumme|subtotaal|total\s+h\.?t\b\.?|"
                  r"montant\s+(?:eur\s+)?h\.?t\b\.?|\bh\.?t\b\.?|nettobetrag|summe\s+netto|"
                  r"net(?:to)?\s+(?:amount|bedrag|betrag|total)|total\s+net|totaal\s+excl\S*(?:\s+btw)?|"
                  r"total\s+excl\S*(?:\s+(?:vat|tax|btw))?|excl\S*\s+(?:btw|vat|tax|mwst)|grondslag|"
-                 r"(?:amount\s+)?untaxed(?:\s+amount)?|warto[sś][cć]\s+netto|taxable\s+(?:value|amount)|"
+                 r"(?:amount\s+)?untaxed(?:\s+amount)?|warto[sś][cć]\s+netto|\bnetto\b|taxable\s+(?:value|amount|amt)|"
                  r"base\s+imponible|imponibile"),
     ("total", r"total\w*\s+(?:incl|inkl|including|ttc)\S*(?:\s+(?:vat|tax|btw|mwst|tva))?|"
               r"montant\s+(?:eur\s+)?ttc|total\s+ttc"),
@@ -58,7 +58,7 @@ _LABELS: list[tuple[str, str]] = [
     ("total", r"grand\s+total|total\s+due|amount\s+due|balance\s+due|total\s+amount|invoice\s+total|totaal|"
               r"total|gesamt\w*|endbetrag|rechnungsbetrag|summe|te\s+betalen|zu\s+zahlen|somme\s+[àa]\s+payer|"
               r"net\s+[àa]\s+payer|montant\s+[àa]\s+payer|razem|do\s+zap[łl]aty|\bsuma\b|amount\s+payable|"
-              r"warto[sś][cć]\s+brutto|\bttc\b"),
+              r"warto[sś][cć]\s+brutto|\bbrutto\b|\bttc\b"),
 ]
 _LABEL_RES = [(cls, re.compile(p, re.IGNORECASE)) for cls, p in _LABELS]
 # Which label each field belongs beside, and which labels mean it was taken from a neighbouring field.
@@ -383,6 +383,8 @@ def check_line_rows(items: Sequence[tuple[str, str | None, Any]], layout: Layout
 
     out: list[Finding] = []
     n = 0
+    # With one line its amount is the subtotal, and may be printed only there (a table of unit prices).
+    billed = sum(a is not None for _, _, a in items) > 1
     for k, (path, _, amount) in enumerate(items):
         if amount is None or not descs[k] or float(amount).is_integer() and abs(amount) < 10:
             continue
@@ -399,7 +401,7 @@ def check_line_rows(items: Sequence[tuple[str, str | None, Any]], layout: Layout
             summary = [lb for lb in layout.lines[r].labels if lb[1] <= s and lb[2] in _SUMMARY]
             if mine < _OWNS and rival[0] >= _OWNS and rival[0] > mine:
                 owners.append(rival[1])
-            elif mine < _OWNS and summary and rival[0] < _OWNS:
+            elif billed and mine < _OWNS and summary and rival[0] < _OWNS:
                 sums.append(summary[-1][3])  # a row of the invoice's totals: "Subtotal 593.36"
             else:
                 break  # a row of this line's, or of no line's: the amount may well be this line's own
