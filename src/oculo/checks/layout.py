@@ -181,15 +181,15 @@ class Layout:
             over = [(s, t) for s, t in zip(up.starts, up.tokens) if t.box[0] < box[2] and t.box[2] > box[0]]
             if not over:
                 continue
+            # A labelled total row stacked in the column ("Total HT : 46,68" over "TVA 20% : 9,34"): neither its
+            # label nor the table header above it names the rows of the summary below.
+            if any(lb[1] <= s for lb in up.labels for s, t in over if _is_value(up, s, t)):
+                return None
             for s, t in over:
                 for lb in up.labels:
                     if lb[0] < s + len(t.text) and lb[1] > s:
                         return lb
             if not all(re.fullmatch(r"[\W\d]*", t.text) or _is_value(up, s, t) for s, t in over):
-                return None
-            # A labelled total row stacked in the column ("Total HT : 46,68" over "TVA 20% : 9,34"): the table
-            # header above it names the table's column, not the rows of the summary below.
-            if any(lb[1] <= s for lb in up.labels for s, t in over if _is_value(up, s, t)):
                 return None
         return None
 
