@@ -317,7 +317,7 @@ def run(data: Path, seed: int, verbose: bool = False) -> dict[str, Any]:
     print(f"{'all':<26}{injected:>10}{caught:>8}{caught / max(injected, 1):>8.1%}")
     field = swaps["amount_swap"] + swaps["date_swap"]
     if confusion["injected"]:
-        print(f"\nfield swaps: another value printed on the same invoice, one drawn per value (apart from 'all')")
+        print("\nfield swaps: another value printed on the same invoice, one drawn per value (apart from 'all')")
         print(f"{'swap kind':<26}{'injected':>10}{'caught':>8}{'rate':>8}    every other value: caught / tried")
         for kind, title in SWAP_KINDS.items():
             c, e = swaps[kind], every[kind]

@@ -9,7 +9,8 @@ classic OCR, or, for plain text, line and column numbers (then a location names 
 label is the label to its left on the same line when nothing of its kind sits between them, or the label
 above it in the same column (a table header, or "Invoice Date:" printed over the date); in a row holding
 several amounts the column header decides, since a row label ("Total facture 24.99 5.00 29.99") names the
-row, not each column.
+row, not each column. A line item's amount belongs on its own row: one printed only on another line's row
+(the row holding more of that line's description) or only beside the invoice's totals was taken from there.
 """
 
 from __future__ import annotations
