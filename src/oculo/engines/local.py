@@ -316,6 +316,8 @@ class TransformersEngine(Engine):
         kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}
         if any(images):
             kwargs["images"] = images  # one list per prompt; batches never mix with image-less prompts
+        if self.device == "cpu" and any(images):
+            kwargs.update(_no_upscale(loaded.processor, [p for row in images for p in row]))
         bos = getattr(_tokenizer(loaded.processor), "bos_token", None)
         if bos and all(t.startswith(bos) for t in texts):
             kwargs["add_special_tokens"] = False  # the template wrote BOS already (Gemma 3); no second one
@@ -650,6 +652,27 @@ def _config_budget(config: dict[str, Any]) -> int:
         kind = str(config.get("image_processor_type") or "").removesuffix("Fast")
         return longest if kind in _PIXEL_BUDGET_SIZES else longest ** 2
     return DEFAULT_MAX_PIXELS
+
+
+def _no_upscale(processor: Any, images: list[Any]) -> dict[str, Any]:
+    """Processor settings that keep images no larger than they are, for processors that first enlarge every image
+    to a fixed longest edge and then cut it into tiles (SmolVLM/Idefics3: a 512 px photo becomes 4x4 tiles plus a
+    global view, 17 passes of the vision tower and 1,088 prompt tokens). Enlarging adds no detail, and on a CPU
+    each tile costs about a second before the first token; the longest edge becomes the largest image's own,
+    rounded up to whole tiles, within the processor's maximum."""
+    ip = getattr(processor, "image_processor", None)
+    longest, tile_edge = (_longest_edge(getattr(ip, k, None)) for k in ("size", "max_image_size"))
+    if not (longest and tile_edge and 0 < tile_edge <= longest) or not images:
+        return {}
+    own = max(max(getattr(im, "size", (0, 0))) for im in images)
+    edge = min(longest, max(tile_edge, -(-own // tile_edge) * tile_edge))
+    return {} if edge == longest else {"size": {"longest_edge": edge}}
+
+
+def _longest_edge(size: Any) -> int | None:
+    """A processor size's longest edge: a plain dict in saved configs, a SizeDict once loaded (transformers 5)."""
+    value = size.get("longest_edge") if isinstance(size, dict) else getattr(size, "longest_edge", None)
+    return value if isinstance(value, int) else None
 
 
 def _tokenizer(processor: Any) -> Any:
