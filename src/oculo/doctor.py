@@ -111,8 +111,9 @@ def _transformers(report: Report) -> None:
                                    f"torch {torch_v or 'missing'}, transformers {tf_v or 'missing'}",
                                    "install it with `pip install 'oculo[local]'`"))
         return
-    import torch
+    from .engines.torch_import import import_torch
 
+    torch = import_torch()
     if torch.cuda.is_available():
         dev = f"CUDA {torch.version.cuda} on {torch.cuda.get_device_name(0)}"
     elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():

@@ -22,13 +22,14 @@ from typing import Any
 
 from ..errors import EngineError, ModelNotFound, NotInstalled, Unsupported
 from .base import DEFAULT_MAX_PIXELS, Capabilities, Chunk, Engine, Message, Reply, Request, Stats
+from .torch_import import import_torch
 
 __all__ = ["TransformersEngine", "pick_device", "pick_dtype", "quantizes", "DTYPES"]
 
 
 def _torch():
     try:
-        import torch
+        torch = import_torch()
         import transformers  # noqa: F401
     except ImportError as e:
         raise NotInstalled(

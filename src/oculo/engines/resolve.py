@@ -9,6 +9,7 @@ from typing import Any
 from ..errors import ModelNotFound, OculoError
 from .base import Engine
 from .ocr import OCR_ENGINES, get_ocr_engine
+from .torch_import import import_torch
 
 __all__ = ["ENGINES", "OCR_ENGINES", "EngineSettings", "open_engine", "default_local_model"]
 
@@ -34,14 +35,18 @@ class EngineSettings:
 def default_local_model() -> str:
     """A model this machine can run in-process: small on CPU, larger with a big GPU."""
     try:
-        import torch
-
+        torch = import_torch()
         if torch.cuda.is_available():
             gib = torch.cuda.get_device_properties(0).total_memory / 2**30
             return "Qwen/Qwen2.5-VL-7B-Instruct" if gib >= 20 else "Qwen/Qwen2.5-VL-3B-Instruct"
     except ImportError:
         pass
-    return "HuggingFaceTB/SmolVLM-500M-Instruct"  # runs at usable speed on a laptop CPU
+    return cpu_default_model()
+
+
+def cpu_default_model() -> str:
+    """The in-process default without a GPU (bench/cpu.py measures it beside SmolVLM 500M)."""
+    return "HuggingFaceTB/SmolVLM-500M-Instruct"
 
 
 def _name_for(engine: str, model: str, s: EngineSettings) -> str:
