@@ -39,7 +39,8 @@ ITEMS = ["Consulting hours", "Office chairs", "Printer paper A4", "Software lice
          "Delivery", "Installation", "Maintenance contract", "Toner cartridges", "Training day", "Design work",
          "Cable set", "Storage boxes"]
 LABELS = {
-    "en": {"invoice": "INVOICE", "no": ["Invoice no:", "Invoice number:", "Invoice #"], "date": ["Invoice date:", "Date:"],
+    "en": {"invoice": "INVOICE", "no": ["Invoice no:", "Invoice number:", "Invoice #"],
+           "date": ["Invoice date:", "Date:"],
            "due": "Due date:", "desc": "Description", "qty": "Qty", "unit": "Unit price", "amount": "Amount",
            "subtotal": "Subtotal", "vat": "VAT", "total": ["Total", "Total due", "Amount due"], "bill": "Bill to:"},
     "de": {"invoice": "RECHNUNG", "no": ["Rechnungsnr.:", "Rechnungsnummer:"], "date": ["Rechnungsdatum:", "Datum:"],
@@ -83,7 +84,8 @@ def money(value: float, lang: str) -> str:
 
 def date_text(d: dt.date, lang: str, rng: random.Random) -> str:
     month = MONTHS[lang].split()[d.month - 1]
-    choices = {"en": [f"{month} {d.day}, {d.year}", f"{d.day:02d}/{d.month:02d}/{d.year}", f"{d.day} {month[:3]} {d.year}"],
+    choices = {"en": [f"{month} {d.day}, {d.year}", f"{d.day:02d}/{d.month:02d}/{d.year}",
+                      f"{d.day} {month[:3]} {d.year}"],
                "de": [f"{d.day:02d}.{d.month:02d}.{d.year}", f"{d.day}. {month} {d.year}"],
                "fr": [f"{d.day:02d}/{d.month:02d}/{d.year}", f"{d.day} {month} {d.year}"],
                "nl": [f"{d.day:02d}-{d.month:02d}-{d.year}", f"{d.day} {month} {d.year}"]}[lang]
@@ -134,8 +136,8 @@ def synthetic_invoice(seed: int, dpi: int = PAPER_DPI) -> tuple[Image.Image, dic
         draw.text((margin, y), text, fill="black", font=f)
         y += round(line)
     title = _font(bold, 20, dpi)
-    title_y = margin if margin + draw.textlength(vendor, font=big) < right - draw.textlength(lab["invoice"], font=title) \
-        - 20 * px else y
+    room = right - draw.textlength(lab["invoice"], font=title) - 20 * px  # the title beside the name, or below it
+    title_y = margin if margin + draw.textlength(vendor, font=big) < room else y
     draw.text((right - draw.textlength(lab["invoice"], font=title), title_y), lab["invoice"], fill="black", font=title)
 
     y += round(1.5 * line)

@@ -17,8 +17,8 @@ from types import ModuleType
 import pytest
 
 from oculo.engines.ocr import DETECT_SIDE, RapidOcrEngine, get_ocr_engine
-from oculo.media.orientation import ACROSS, MIN_CONFIDENCE, SIDEWAYS, _osd, detect_rotation, line_axis
 from oculo.media.documents import open_document
+from oculo.media.orientation import ACROSS, MIN_CONFIDENCE, SIDEWAYS, _osd, detect_rotation, line_axis
 from oculo.tasks.ocr import ocr_document
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
