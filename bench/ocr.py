@@ -144,9 +144,11 @@ class Timed:
         engine.read = timed_read  # type: ignore[method-assign]
 
 
-def open_engine(name: str) -> OcrEngine:
+def open_engine(name: str, threads: int | None) -> OcrEngine:
     if name == "rapidocr-defaults":
         return RapidOcrEngine(settings=RAPIDOCR_DEFAULTS, threads=None)
+    if name == "rapidocr" and threads is not None:
+        return get_ocr_engine(name, threads=threads or None)
     return get_ocr_engine(name)
 
 
@@ -256,6 +258,8 @@ def main() -> None:
     ap.add_argument("--max-docs", type=int, default=0, help="documents taken from --folder (0: all)")
     ap.add_argument("--engines", default="rapidocr,tesseract")
     ap.add_argument("--baseline", action="store_true", help="also read every page with RapidOCR's own defaults")
+    ap.add_argument("--rapidocr-threads", type=int, default=None,
+                    help="onnxruntime threads for oculo's rapidocr (0: onnxruntime's own choice; default: oculo's)")
     ap.add_argument("-v", "--verbose", action="store_true", help="list the values each engine missed")
     args = ap.parse_args()
     sets = args.sets.split(",")
@@ -266,7 +270,7 @@ def main() -> None:
     engines = {}
     for name in names:
         t0 = time.perf_counter()
-        engines[name] = open_engine(name)
+        engines[name] = open_engine(name, args.rapidocr_threads)
         engines[name].read(Image.new("RGB", (64, 64), "white"))  # loads the models lazily held back until now
         print(f"{name}: ready in {time.perf_counter() - t0:.2f} s", file=sys.stderr)
 

@@ -70,8 +70,12 @@ def test_rapidocr_is_built_once_per_process_with_the_tuned_settings() -> None:
     assert cfg.Global.use_cls is False and ocr.use_cls is False
     assert (cfg.Det.limit_type, cfg.Det.limit_side_len) == ("max", DETECT_SIDE)
     assert cfg.Rec.rec_batch_num == 1 and list(cfg.Rec.rec_img_shape) == [3, 48, 48]
-    session = ocr.text_det.session.session  # onnxruntime's own session: one thread, as asked
-    assert session.get_session_options().intra_op_num_threads == 1
+    # onnxruntime's own thread count by default (0: one per core); a thread count asked for is a separate engine.
+    assert ocr.text_det.session.session.get_session_options().intra_op_num_threads == 0
+    single = get_ocr_engine("rapidocr", threads=1)
+    assert single is not engine and get_ocr_engine("rapidocr", threads=1) is single
+    single.read(Image.new("RGB", (200, 60), "white"))
+    assert single._ocr.text_det.session.session.get_session_options().intra_op_num_threads == 1
     # RapidOCR's own defaults stay reachable (the benchmark's baseline), as a separate engine.
     defaults = RapidOcrEngine(settings={}, threads=None)
     assert defaults is not engine and "Global.use_cls" not in defaults._params

@@ -75,13 +75,15 @@ DETECT_SIDE = 1280  # RapidOCR's detector sees the page shrunk to this long side
 # - Recognition one line at a time with no minimum width: RapidOCR pads every line in a batch to the widest one and
 #   to at least 320 px (at 48 px high), and an invoice is mostly short cells ("$16.94"), so padding was about a third
 #   of the recognizer's work.
-# - One onnxruntime thread per session by default: a page's tensors are small, and on a 2-core machine that also
-#   runs other work, more threads spin and wait more than they compute.
+# - onnxruntime's own thread count (one per core) unless `threads` says otherwise. On the 2-core bench machine with
+#   one other busy process, 2 threads read a page in 2.76 s against 3.93 s for 1 thread (same pages, alternated),
+#   though at 1.3x the CPU time: on a machine whose cores are all busy with other work, `threads=1` is the better
+#   choice.
 RAPIDOCR_TUNED: dict[str, Any] = {"Global.use_cls": False, "Global.max_side_len": 4000,
                                   "Det.limit_type": "max", "Det.limit_side_len": DETECT_SIDE,
                                   "Rec.rec_batch_num": 1, "Rec.rec_img_shape": [3, 48, 48]}
 RAPIDOCR_DEFAULTS: dict[str, Any] = {}  # RapidOCR as it comes, for benchmarks
-RAPIDOCR_THREADS = 1
+RAPIDOCR_THREADS: int | None = None
 
 
 class OcrEngine(Engine):
