@@ -50,7 +50,7 @@ except ImportError:  # run from a checkout without installing
 import scanned  # bench/scanned.py, beside this file
 from PIL import Image
 
-from oculo.engines.ocr import RAPIDOCR_DEFAULTS, OcrEngine, OcrPage, RapidOcrEngine, get_ocr_engine
+from oculo.engines.ocr import RAPIDOCR_DEFAULTS, RAPIDOCR_TUNED, OcrEngine, OcrPage, RapidOcrEngine, get_ocr_engine
 from oculo.media.documents import open_document, text_layer
 from oculo.tasks.ocr import ocr_document
 
@@ -144,12 +144,15 @@ class Timed:
         engine.read = timed_read  # type: ignore[method-assign]
 
 
-def open_engine(name: str, threads: int | None) -> OcrEngine:
+def open_engine(name: str, args: argparse.Namespace) -> OcrEngine:
     if name == "rapidocr-defaults":
         return RapidOcrEngine(settings=RAPIDOCR_DEFAULTS, threads=None)
-    if name == "rapidocr" and threads is not None:
-        return get_ocr_engine(name, threads=threads or None)
-    return get_ocr_engine(name)
+    options: dict[str, object] = {}
+    if name == "rapidocr" and args.rapidocr_threads is not None:
+        options["threads"] = args.rapidocr_threads or None
+    if name == "rapidocr" and args.detect_side:
+        options["settings"] = {**RAPIDOCR_TUNED, "Det.limit_side_len": args.detect_side}
+    return get_ocr_engine(name, **options)
 
 
 def shared_docs(folder: Path, max_docs: int) -> list[Path]:
@@ -260,6 +263,7 @@ def main() -> None:
     ap.add_argument("--baseline", action="store_true", help="also read every page with RapidOCR's own defaults")
     ap.add_argument("--rapidocr-threads", type=int, default=None,
                     help="onnxruntime threads for oculo's rapidocr (0: onnxruntime's own choice; default: oculo's)")
+    ap.add_argument("--detect-side", type=int, default=0, help="RapidOCR's detection size, in place of oculo's")
     ap.add_argument("-v", "--verbose", action="store_true", help="list the values each engine missed")
     args = ap.parse_args()
     sets = args.sets.split(",")
@@ -270,7 +274,7 @@ def main() -> None:
     engines = {}
     for name in names:
         t0 = time.perf_counter()
-        engines[name] = open_engine(name, args.rapidocr_threads)
+        engines[name] = open_engine(name, args)
         engines[name].read(Image.new("RGB", (64, 64), "white"))  # loads the models lazily held back until now
         print(f"{name}: ready in {time.perf_counter() - t0:.2f} s", file=sys.stderr)
 
