@@ -82,6 +82,17 @@ def test_rapidocr_is_built_once_per_process_with_the_tuned_settings() -> None:
 
 
 @needs_rapidocr
+def test_without_tesseract_rapidocr_keeps_its_angle_classifier(monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    # Pages are turned upright only with tesseract's OSD; without it, the per-line classifier is all that reads an
+    # upside-down page. An empty PATH is a machine without the tesseract program.
+    assert RapidOcrEngine()._params["Global.use_cls"] is (shutil.which("tesseract") is None)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert RapidOcrEngine()._params["Global.use_cls"] is True
+    assert "Global.use_cls" not in RapidOcrEngine(settings={})._params  # explicit settings are taken as given
+
+
+@needs_rapidocr
 @needs_fonts
 def test_a_generated_scan_is_read_with_its_spaces_and_values(scanned: ModuleType, matcher: ModuleType,
                                                             tmp_path: Path) -> None:

@@ -70,7 +70,7 @@ DETECT_SIDE = 960  # RapidOCR's detector sees the page shrunk to this long side;
 # RapidOCR's settings (rapidocr 3.x names), tuned for pages on a small CPU; `bench/ocr.py` measures them side by side
 # with RapidOCR's own defaults (RAPIDOCR_DEFAULTS: its angle classifier on, detection on the page at up to 2000 px).
 # - No per-line angle classifier: it runs on every line and only catches upside-down lines, and whole pages are
-#   turned upright before OCR (`media.orientation`).
+#   turned upright before OCR (`media.orientation`); only without tesseract, which that needs, is it kept.
 # - Detection on the page shrunk to DETECT_SIDE px on its long side (RapidOCR's default keeps its short side at 736 px
 #   or more, i.e. the whole page at up to 2000 px): the detector only needs to find the lines, and it was a third of
 #   the time a page took. Recognition still crops each line from the page at full resolution. 960 px found every
@@ -143,6 +143,10 @@ class RapidOcrEngine(OcrEngine):
                 raise NotInstalled(f"rapidocr is not installed ({module}); pip install 'oculo[ocr]' "
                                    "(rapidocr and onnxruntime)")
         tuned = RAPIDOCR_TUNED if settings is None else settings
+        if settings is None and not shutil.which("tesseract"):
+            # Pages are turned upright with tesseract's help (`media.orientation`); without it an upside-down page
+            # comes as it is, and the per-line angle classifier is what still reads it.
+            tuned = {**tuned, "Global.use_cls": True}
         self._params: dict[str, Any] = {"Global.log_level": "error", "Global.text_score": text_score, **tuned}
         if threads:
             self._params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
