@@ -33,7 +33,8 @@ from .base import Capabilities, Chunk, Engine, Reply, Request, Stats
 from .ocr_layout import Box, Line, Word, assemble_lines, split_phrase
 
 __all__ = ["Word", "Line", "OcrPage", "OcrEngine", "RapidOcrEngine", "TesseractEngine", "get_ocr_engine",
-           "OCR_ENGINES", "OCR_DPI", "OCR_MAX_PIXELS", "parse_tesseract_tsv"]
+           "OCR_ENGINES", "OCR_DPI", "OCR_MAX_PIXELS", "RAPIDOCR_TUNED", "RAPIDOCR_DEFAULTS",
+           "parse_tesseract_tsv"]
 
 OCR_ENGINES = ("rapidocr", "tesseract")
 TESSERACT_MISSING = "tesseract is not installed; apt-get install tesseract-ocr (or brew install tesseract)"
@@ -59,11 +60,33 @@ class OcrPage:
         return out
 
 
-# Classic OCR wants resolution, not a VLM's pixel budget: about 200 dpi reads small print, and a page at 200 dpi
-# stays well under this many pixels.
+# Classic OCR wants resolution, not a VLM's pixel budget: a page at 200 dpi stays well under this many pixels.
+# OCR_DPI renders text PDFs (scans are read at their own resolution). Measured with bench/ocr.py --dpi on the shared
+# invoices (13 pages, 51 values): rapidocr finds 98.0% at 150, 200 and 300 dpi alike; tesseract 92.2%, 96.1%, 92.2%,
+# at 1.3, 1.6 and 2.2 s/page. 200 is the best of the three for both.
 OCR_MAX_PIXELS = 40_000_000
 OCR_DPI = 200
-DETECT_SIDE = 1600  # RapidOCR's detector sees the page shrunk to this long side (its default is 2000)
+DETECT_SIDE = 960  # RapidOCR's detector sees the page shrunk to this long side; recognition keeps full resolution
+# RapidOCR's settings (rapidocr 3.x names), tuned for pages on a small CPU; `bench/ocr.py` measures them side by side
+# with RapidOCR's own defaults (RAPIDOCR_DEFAULTS: its angle classifier on, detection on the page at up to 2000 px).
+# - No per-line angle classifier: it runs on every line and only catches upside-down lines, and whole pages are
+#   turned upright before OCR (`media.orientation`); only without tesseract, which that needs, is it kept.
+# - Detection on the page shrunk to DETECT_SIDE px on its long side (RapidOCR's default keeps its short side at 736 px
+#   or more, i.e. the whole page at up to 2000 px): the detector only needs to find the lines, and it was a third of
+#   the time a page took. Recognition still crops each line from the page at full resolution. 960 px found every
+#   value 1280 px did on the shared invoices (born-digital at 200 dpi and scanned at 150) and on generated scans.
+# - Recognition one line at a time with no minimum width: RapidOCR pads every line in a batch to the widest one and
+#   to at least 320 px (at 48 px high), and an invoice is mostly short cells ("$16.94"), so padding was about a third
+#   of the recognizer's work.
+# - onnxruntime's own thread count (one per core) unless `threads` says otherwise. On the 2-core bench machine with
+#   one other busy process, 2 threads read a page in 2.76 s against 3.93 s for 1 thread (same pages, alternated),
+#   though at 1.3x the CPU time: on a machine whose cores are all busy with other work, `threads=1` is the better
+#   choice.
+RAPIDOCR_TUNED: dict[str, Any] = {"Global.use_cls": False, "Global.max_side_len": 4000,
+                                  "Det.limit_type": "max", "Det.limit_side_len": DETECT_SIDE,
+                                  "Rec.rec_batch_num": 1, "Rec.rec_img_shape": [3, 48, 48]}
+RAPIDOCR_DEFAULTS: dict[str, Any] = {}  # RapidOCR as it comes, for benchmarks
+RAPIDOCR_THREADS: int | None = None
 
 
 class OcrEngine(Engine):
@@ -110,19 +133,24 @@ class RapidOcrEngine(OcrEngine):
 
     name = "rapidocr"
 
-    def __init__(self, *, text_score: float = 0.5, threads: int | None = None) -> None:
+    def __init__(self, *, text_score: float = 0.5, threads: int | None = RAPIDOCR_THREADS,
+                 settings: dict[str, Any] | None = None) -> None:
+        """`threads`: onnxruntime's threads per model (None: its own choice, one per core); `settings`: RapidOCR
+        parameters by their dotted names, in place of RAPIDOCR_TUNED (pass RAPIDOCR_DEFAULTS for RapidOCR's own)."""
         super().__init__()
         for module in ("rapidocr", "onnxruntime"):
             if importlib.util.find_spec(module) is None:
                 raise NotInstalled(f"rapidocr is not installed ({module}); pip install 'oculo[ocr]' "
                                    "(rapidocr and onnxruntime)")
-        # No per-line angle classifier: it runs on every line and only catches upside-down lines, and whole pages are
-        # turned upright before OCR (`orientation`). Detection on at most 1600 px a side: on the shared invoices at
-        # 200 dpi it finds every value it found at 2000 px, in about 0.7x the time (same run, side by side).
-        self._params: dict[str, Any] = {"Global.log_level": "error", "Global.text_score": text_score,
-                                        "Global.use_cls": False, "Global.max_side_len": DETECT_SIDE}
+        tuned = RAPIDOCR_TUNED if settings is None else settings
+        if settings is None and not shutil.which("tesseract"):
+            # Pages are turned upright with tesseract's help (`media.orientation`); without it an upside-down page
+            # comes as it is, and the per-line angle classifier is what still reads it.
+            tuned = {**tuned, "Global.use_cls": True}
+        self._params: dict[str, Any] = {"Global.log_level": "error", "Global.text_score": text_score, **tuned}
         if threads:
             self._params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
+            self._params["EngineConfig.onnxruntime.inter_op_num_threads"] = 1
         self._ocr: Any = None
         # onnxruntime sessions may run concurrently, but rapidocr's pipeline keeps per-call state: one page at a time.
         self._lock = threading.Lock()
@@ -247,13 +275,13 @@ def parse_tesseract_tsv(tsv: str) -> list[Word]:
     return words
 
 
-_CACHE: dict[tuple[str, tuple[tuple[str, Any], ...]], OcrEngine] = {}
+_CACHE: dict[tuple[str, str], OcrEngine] = {}
 _CACHE_LOCK = threading.Lock()
 
 
 def get_ocr_engine(name: str, **options: Any) -> OcrEngine:
     """A shared engine by name ("rapidocr" or "tesseract"): models load once per process and options set."""
-    key = (name.lower(), tuple(sorted(options.items())))
+    key = (name.lower(), repr(sorted(options.items())))  # repr: option values may be dicts (rapidocr's settings)
     with _CACHE_LOCK:
         engine = _CACHE.get(key)
         if engine is None:
