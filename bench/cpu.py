@@ -1,15 +1,16 @@
-"""Benchmark: the CPU default (SmolVLM-500M's architecture) through oculo's engine and through plain `generate`.
+"""Benchmark: the CPU default (SmolVLM 500M) and SmolVLM 256M through oculo's engine and through plain `generate`.
 
-    python bench/cpu.py [--tokens 32] [--dtypes int8,float32]
+    python bench/cpu.py [--tokens 32] [--dtypes int8,float32] [--models ID,...] [--image 512]
 
-Builds a real-size, random-weight model with SmolVLM-500M-Instruct's shapes (SigLIP 512 px / patch 16 vision tower,
-pixel shuffle x4, a 32-layer 960-wide Llama decoder, 49,280-token vocabulary) and the tiny SmolVLM tokenizer and
-processor from oculo.testing, saves it, and loads it through oculo's in-process engine. For each precision (exact
-float32, and the CPU default: torch's dynamic int8 quantization of every Linear layer) one 512 px image and a short
-prompt go through `engine.generate` and through `model.generate` on the same loaded model, with the same inputs;
-each path runs once to warm up, then once measured. Reported per path: time to first token (prefill + one decode
-step) and decode tokens/s (tokens after the first over the time after the first). Random weights rarely pick the
-end-of-sequence token, so both paths generate the full --tokens.
+For each model (by default SmolVLM 500M, the CPU default, and SmolVLM 256M) builds a real-size, random-weight model
+with its shapes (the same SigLIP 512 px / patch 16 vision tower, pixel shuffle x4; a 32-layer 960-wide or 30-layer
+576-wide Llama decoder, 49,280-token vocabulary), the tiny SmolVLM tokenizer and the released processor's image
+settings (2048 px longest edge, 512 px tiles), saves it, and loads it through oculo's in-process engine. For each
+precision (exact float32, and the CPU default: torch's dynamic int8 quantization of every Linear layer) one image
+and a short prompt go through `engine.generate` and through `model.generate` on the same loaded model, with the
+same inputs (on CPU a 512 px image is one tile); each path runs once to warm up, then once measured. Reported per
+path: time to first token (prefill + one decode step) and decode tokens/s (tokens after the first over the time
+after the first). Random weights rarely pick the end-of-sequence token, so both paths generate the full --tokens.
 
 The last line printed is one JSON object. The machine may be shared: figures are noisy, ratios less so.
 """
@@ -138,7 +139,8 @@ def measure(model: str, dtypes: list[str], request: Request) -> dict:
             run_oculo(engine, request)  # warm-up: first-call allocations, kernels' one-time setup
             run_plain(engine, request)
             ours, plain = run_oculo(engine, request), run_plain(engine, request)
-            overhead = 1 - ours["decode_tokens_per_s"] / plain["decode_tokens_per_s"] if plain["decode_tokens_per_s"] else None
+            base = plain["decode_tokens_per_s"]
+            overhead = 1 - ours["decode_tokens_per_s"] / base if base else None
             out[dtype] = {"load_s": round(engine._loaded.load_s, 1), "float_params": params, "image_tiles": tiles,
                           "oculo": ours, "plain_generate": plain,
                           "oculo_overhead": None if overhead is None else round(overhead, 3)}
