@@ -12,13 +12,18 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["import_torch"]
+__all__ = ["import_torch", "before_torch"]
+
+
+def before_torch() -> None:
+    """Call before importing anything that imports torch itself (transformers, xgrammar)."""
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def import_torch() -> Any:
     """torch; raises ImportError when it is not installed."""
-    if "torch" not in sys.modules:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    before_torch()
     import torch
 
     return torch

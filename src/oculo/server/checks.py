@@ -85,6 +85,9 @@ def check_schema(schema_json: str, grammar: bool = True) -> None:
         raise InputError(message[:400]) from None
     if not grammar:
         return
+    from ..engines.torch_import import before_torch
+
+    before_torch()  # xgrammar imports torch
     try:
         import xgrammar as xgr
     except ImportError:
