@@ -26,8 +26,9 @@ HERE = Path(__file__).resolve().parent
 POLICIES = {"spin (torch default)": "", "passive (oculo default)": "PASSIVE"}
 
 WORKER = r"""
-import json, sys, time
-sys.path.insert(0, sys.argv[3])
+import json, sys
+sys.path[:0] = [sys.argv[3], sys.argv[4]]
+from cpu import run_oculo
 from oculo import Options, Request
 from oculo.engines import ImagePart
 from oculo.engines.local import TransformersEngine
@@ -36,10 +37,8 @@ from oculo.testing import make_image
 engine = TransformersEngine(sys.argv[1], device="cpu", batch_size=1)
 request = Request.simple("Describe this image.", [ImagePart(make_image(512, 512, seed=1), "512.png")],
                          options=Options(max_tokens=int(sys.argv[2])))
-engine.generate([request])  # warm-up
-s = engine.generate([request])[0].stats
-rate = (s.generated_tokens - 1) / (s.total_s - s.ttft_s) if s.ttft_s and s.generated_tokens > 1 else 0.0
-print(json.dumps({"decode_tokens_per_s": round(rate, 2), "ttft_s": round(s.ttft_s or 0.0, 2)}))
+run_oculo(engine, request)  # warm-up
+print(json.dumps(run_oculo(engine, request)))
 """
 
 
@@ -49,7 +48,7 @@ def cell(folder: str, tokens: int, policy: str, busy: int) -> dict:
     neighbours = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
     try:
         t0 = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", WORKER, folder, str(tokens), str(HERE.parent / "src")],
+        out = subprocess.run([sys.executable, "-c", WORKER, folder, str(tokens), str(HERE.parent / "src"), str(HERE)],
                              env=env, capture_output=True, text=True, timeout=900)
         if out.returncode:
             raise SystemExit(f"worker failed: {out.stderr.strip().splitlines()[-1]}")

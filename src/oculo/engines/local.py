@@ -648,8 +648,8 @@ def _config_budget(config: dict[str, Any]) -> int:
     for v in (config.get("max_pixels"), size.get("max_pixels")):
         if isinstance(v, int) and v > 0:
             return v
-    longest = size.get("longest_edge")
-    if isinstance(longest, int) and longest > 0:
+    longest = _longest_edge(size)
+    if longest and longest > 0:
         kind = str(config.get("image_processor_type") or "").removesuffix("Fast")
         return longest if kind in _PIXEL_BUDGET_SIZES else longest ** 2
     return DEFAULT_MAX_PIXELS

@@ -32,6 +32,10 @@ class EngineSettings:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# The in-process default without a GPU; bench/cpu.py measures it beside SmolVLM 256M.
+CPU_DEFAULT_MODEL = "HuggingFaceTB/SmolVLM-500M-Instruct"
+
+
 def default_local_model() -> str:
     """A model this machine can run in-process: small on CPU, larger with a big GPU."""
     try:
@@ -41,12 +45,7 @@ def default_local_model() -> str:
             return "Qwen/Qwen2.5-VL-7B-Instruct" if gib >= 20 else "Qwen/Qwen2.5-VL-3B-Instruct"
     except ImportError:
         pass
-    return cpu_default_model()
-
-
-def cpu_default_model() -> str:
-    """The in-process default without a GPU (bench/cpu.py measures it beside SmolVLM 500M)."""
-    return "HuggingFaceTB/SmolVLM-500M-Instruct"
+    return CPU_DEFAULT_MODEL
 
 
 def _name_for(engine: str, model: str, s: EngineSettings) -> str:
