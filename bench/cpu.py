@@ -34,7 +34,7 @@ except ImportError:  # run from a checkout without installing
 from oculo import Options, Request
 from oculo.engines import ImagePart
 from oculo.engines.local import TransformersEngine
-from oculo.engines.resolve import cpu_default_model
+from oculo.engines.resolve import CPU_DEFAULT_MODEL
 from oculo.testing import make_image
 
 # The sizes that set the cost of each token, from each model's config.json (SmolLM2-135M / -360M decoders, the same
@@ -160,7 +160,8 @@ def main() -> int:
     ap.add_argument("--tokens", type=int, default=32)
     ap.add_argument("--dtypes", default="int8,float32")
     ap.add_argument("--models", default=",".join(SHAPES),
-                    help=f"comma-separated, from: {', '.join(SHAPES)} (default: both; the first is the CPU default)")
+                    help=f"comma-separated, from: {', '.join(SHAPES)} (default: both; the CPU default is "
+                         f"{CPU_DEFAULT_MODEL})")
     ap.add_argument("--image", type=int, default=512, help="the square test image's side in pixels")
     args = ap.parse_args()
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -173,7 +174,7 @@ def main() -> int:
     request = Request.simple("Describe this image.", [image], options=Options(max_tokens=args.tokens))
     result: dict = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                                 "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
-                    "weights": "random, real-size shapes", "cpu_default": cpu_default_model(),
+                    "weights": "random, real-size shapes", "cpu_default": CPU_DEFAULT_MODEL,
                     "image_px": args.image, "tokens": args.tokens}
     for model in models:
         result[model.split("/")[-1]] = measure(model, [d.strip() for d in args.dtypes.split(",")], request)
