@@ -164,6 +164,11 @@ def main() -> int:
                          f"{CPU_DEFAULT_MODEL})")
     ap.add_argument("--image", type=int, default=512, help="the square test image's side in pixels")
     args = ap.parse_args()
+    if args.tokens < 2 or args.image < 16:
+        ap.error("--tokens must be at least 2 (a decode rate needs two tokens) and --image at least 16 px")
+    dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()]
+    if not dtypes or set(dtypes) - {"int8", "float32", "bfloat16", "float16"}:
+        ap.error("--dtypes takes int8, float32, bfloat16 or float16, comma-separated")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in SHAPES]
     if unknown:
@@ -177,7 +182,7 @@ def main() -> int:
                     "weights": "random, real-size shapes", "cpu_default": CPU_DEFAULT_MODEL,
                     "image_px": args.image, "tokens": args.tokens}
     for model in models:
-        result[model.split("/")[-1]] = measure(model, [d.strip() for d in args.dtypes.split(",")], request)
+        result[model.split("/")[-1]] = measure(model, dtypes, request)
     print(json.dumps(result))
     return 0
 

@@ -71,6 +71,9 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--busy", type=int, default=1, help="busy neighbour processes in the loaded cells")
     args = ap.parse_args()
+    for flag, value, least in (("--tokens", args.tokens, 2), ("--rounds", args.rounds, 1), ("--busy", args.busy, 1)):
+        if value < least:
+            ap.error(f"{flag} must be at least {least}")
     result: dict = {"cores": os.cpu_count(), "model": args.model, "tokens": args.tokens, "busy": args.busy}
     with tempfile.TemporaryDirectory(prefix="oculo-bench-threads-") as tmp:
         build(Path(tmp), args.model)
